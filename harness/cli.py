@@ -1,0 +1,187 @@
+"""`harness` command line: up/down/status/env, toolchain install/status, bench."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+from harness.progress import Reporter
+from harness.runtime.redact import redact
+from harness.settings import PROFILES, Settings, parse_components
+from harness.toolchain import Toolchain
+
+err = Console(stderr=True)
+out = Console()
+
+
+def settings_from(ctx: click.Context, **overrides: object) -> Settings:
+    base: Settings = ctx.obj["settings"]()
+    return base.with_(**overrides)
+
+
+def fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+    sys.exit(2)
+
+
+class HarnessGroup(click.Group):
+    """Turns HarnessError into one readable line and exit status 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            fail(exc)
+        return None
+
+
+@click.group(cls=HarnessGroup)
+@click.option("--state-dir", type=click.Path(path_type=Path), envvar="HERACLES_STATE_DIR",
+              help="Environment state directory (default: $XDG_STATE_HOME/heracles-harness/default).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="HERACLES_CACHE_DIR",
+              help="Toolchain cache (default: $XDG_CACHE_HOME/heracles-harness).")
+@click.pass_context
+def main(ctx: click.Context, state_dir: Path | None, cache_dir: Path | None) -> None:
+    """heracles-harness: the GitOps secrets platform from real binaries on 127.0.0.1."""
+
+    def make() -> Settings:
+        return Settings().with_(state_dir=state_dir, cache_dir=cache_dir)
+
+    ctx.obj = {"settings": make}
+
+
+def _components(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    names = tuple(n for v in values for n in parse_components(v))
+    return names or None
+
+
+@main.command()
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="Environment profile (default: dev, or $HERACLES_PROFILE).")
+@click.option("--components", "components", multiple=True,
+              help="Comma-separated components to run (default: the whole profile).")
+@click.pass_context
+def up(ctx: click.Context, profile: str | None, components: tuple[str, ...]) -> None:
+    """Bring the environment up, or attach to it if it is already running."""
+    from harness.platform import Platform
+
+    settings = settings_from(ctx, profile=profile)
+    platform = Platform(settings)
+    platform.up(list(_components(components) or []) or None,
+                events=lambda m: err.print(f"  {m}", highlight=False))
+    err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
+    out.print(platform.env_exports(), highlight=False)
+
+
+@main.command()
+@click.option("--purge", is_flag=True, help="Also delete the state directory (data, logs).")
+@click.pass_context
+def down(ctx: click.Context, purge: bool) -> None:
+    """Stop every process of the environment (SIGTERM, then SIGKILL after a grace)."""
+    from harness.platform import Platform
+
+    Platform(settings_from(ctx)).down(purge=purge,
+                                      events=lambda m: err.print(f"  {m}", highlight=False))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Each component: pid, address, ready."""
+    from harness.platform import Platform
+
+    st = Platform(settings_from(ctx)).status()
+    if as_json:
+        out.print_json(json.dumps(st))
+        return
+    out.print(f"state dir: {st['state_dir']}  status: {st['status']}  "
+              f"profile: {st.get('profile')}", highlight=False)
+    table = Table()
+    for col in ("component", "process", "pid", "ready", "address"):
+        table.add_column(col)
+    for name, comp in st["components"].items():
+        for pname, p in comp["processes"].items():
+            table.add_row(name, pname, str(p["pid"] or "-"),
+                          "[green]yes[/]" if p["ready"] else "[red]no[/]", comp["address"])
+    out.print(table)
+    if st["status"] == "up" and not all(c["ready"] for c in st["components"].values()):
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def env(ctx: click.Context) -> None:
+    """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
+    from harness.platform import Platform
+
+    out.print(Platform(settings_from(ctx)).env_exports(), highlight=False)
+
+
+@main.group()
+def toolchain() -> None:
+    """Build/install and inspect the pinned binaries."""
+
+
+@toolchain.command("install")
+@click.option("--only", multiple=True, help="Component(s) to install (repeat or comma-separate).")
+@click.option("--force", is_flag=True, help="Rebuild even when the cache entry is valid.")
+@click.pass_context
+def toolchain_install(ctx: click.Context, only: tuple[str, ...], force: bool) -> None:
+    """Build or install every binary the local backend uses (cached by version)."""
+    settings = settings_from(ctx.find_root())
+    tc = Toolchain(settings.cache_dir)
+    tc.install(list(_components(only) or []) or None, Reporter(err), force=force)
+
+
+@toolchain.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--only", multiple=True)
+@click.pass_context
+def toolchain_status(ctx: click.Context, as_json: bool, only: tuple[str, ...]) -> None:
+    """Each component: version, path, present/missing (hashes are verified)."""
+    settings = settings_from(ctx.find_root())
+    tc = Toolchain(settings.cache_dir)
+    rows = tc.status(list(_components(only) or []) or None)
+    if as_json:
+        out.print_json(json.dumps({"cache_dir": str(settings.cache_dir),
+                                   "components": [r.as_json() for r in rows]}))
+    else:
+        table = Table(title=f"toolchain ({settings.cache_dir})")
+        for col in ("component", "version", "source", "state", "paths / detail"):
+            table.add_column(col)
+        for r in rows:
+            style = "green" if r.present else "red"
+            table.add_row(r.name, r.version, r.source, f"[{style}]{r.state}[/]",
+                          "\n".join(r.paths.values()) or r.detail)
+        out.print(table)
+    if not all(r.present for r in rows):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--profile", type=click.Choice(PROFILES), default="dev")
+@click.pass_context
+def bench(ctx: click.Context, as_json: bool, profile: str) -> None:
+    """Measure start, attach, memory, and the envtest floor (etcd + apiserver alone)."""
+    from harness.bench import run_bench
+
+    settings = settings_from(ctx, profile=profile)
+    report = run_bench(settings, log=lambda m: err.print(f"  {m}", highlight=False))
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        from harness.bench import render
+
+        out.print(render(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""The platform: components composed per profile, brought up, attached to, torn down.
+
+`up()` is idempotent: in a state directory whose environment is running, it attaches
+(checking each process's readiness) and starts only what is missing. A failed start
+stops everything that this call started and leaves the environment as it found it.
+The service map (in-cluster DNS name -> local address) lives here too, because only the
+platform knows which local process plays which in-cluster Service.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.components.base import Component, Context
+from harness.components.etcd import Etcd
+from harness.components.kube import Kube
+from harness.errors import HarnessError
+from harness.runtime.pki import PKI
+from harness.runtime.process import ManagedProcess
+from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
+from harness.runtime.state import StateDir
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+
+COMPONENTS: dict[str, type[Component]] = {"etcd": Etcd, "kube": Kube}
+"""Every component the local backend can run, in start order."""
+
+PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "dev": ("etcd", "kube"),
+    "staging": ("etcd", "kube"),
+    "prod": ("etcd", "kube"),
+}
+
+
+def resolve_components(names: tuple[str, ...] | list[str]) -> list[str]:
+    """Add dependencies and order by start order; unknown names are an error."""
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise HarnessError(f"unknown component(s): {', '.join(unknown)}; "
+                           f"known: {', '.join(COMPONENTS)}")
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in wanted:
+            wanted.add(name)
+            for dep in COMPONENTS[name].requires:
+                add(dep)
+
+    for n in names:
+        add(n)
+    return [n for n in COMPONENTS if n in wanted]
+
+
+Events = Callable[[str], None]
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None,
+                 toolchain: Toolchain | None = None) -> None:
+        self.settings = settings or Settings()
+        self.state = StateDir(self.settings.state_dir)
+        self.registry = RunRegistry(self.settings.registry_dir)
+        self.toolchain = toolchain or Toolchain(self.settings.cache_dir)
+        self.record: dict[str, Any] = {}
+        self.components: dict[str, Component] = {}
+        self.timings: dict[str, float] = {}
+
+    # ---- construction ------------------------------------------------------------------
+    def _context(self) -> Context:
+        return Context(settings=self.settings, state=self.state, toolchain=self.toolchain,
+                       registry=self.registry, pki=PKI(self.state.pki_dir),
+                       run_id=self.record["run_id"], ports=self.record.setdefault("ports", {}),
+                       record=self.record)
+
+    def _build(self, names: list[str]) -> None:
+        ctx = self._context()
+        self.components = {n: COMPONENTS[n](ctx) for n in names}
+
+    def component(self, name: str) -> Component:
+        if name not in self.components:
+            raise HarnessError(f"component {name!r} is not part of this environment "
+                               f"(running: {', '.join(self.components) or 'none'})")
+        return self.components[name]
+
+    @property
+    def kube(self) -> Kube:
+        comp = self.component("kube")
+        assert isinstance(comp, Kube)
+        return comp
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.state.kubeconfig)
+
+    # ---- up / attach / down ------------------------------------------------------------
+    def up(self, components: list[str] | None = None, mode: str = "detached",
+           events: Events = lambda _m: None) -> Platform:
+        started = time.monotonic()
+        reaped = self.registry.reap()
+        if reaped:
+            events(f"reaped leftovers of dead run(s): {', '.join(reaped)}")
+        names = resolve_components(
+            components or self.settings.components or PROFILE_COMPONENTS[self.settings.profile])
+        with self.state.lock():
+            previous = self.state.load()
+            live = (previous is not None and previous.get("status") in ("up", "starting")
+                    and self.registry.get(previous["run_id"]) is not None)
+            if live and previous is not None:
+                if previous.get("profile") != self.settings.profile:
+                    raise HarnessError(
+                        f"the environment in {self.state.root} runs profile "
+                        f"{previous.get('profile')!r}, not {self.settings.profile!r}; run "
+                        "`harness down` first or choose another --state-dir")
+                self.record = previous
+                names = resolve_components(list(dict.fromkeys(
+                    [*previous.get("components", []), *names])))
+            else:
+                self.record = {**(previous or {}), "run_id": new_run_id(),
+                               "profile": self.settings.profile, "processes": {},
+                               "created": time.time()}
+            self.record["components"] = names
+            self._build(names)
+            self._preflight()
+            self._reserve_ports(fresh=not live)
+            if live:
+                self.registry.set_mode(self.record["run_id"], "starting"
+                                       if mode != "detached" else "detached")
+            else:
+                self.registry.register(self.record["run_id"], self.state.root, "starting")
+            self.record["status"] = "starting"
+            self.state.save(self.record)
+            started_now: list[ManagedProcess] = []
+            try:
+                for name, comp in self.components.items():
+                    t0 = time.monotonic()
+                    if comp.ready():
+                        comp.after_start()
+                        events(f"{name}: attached ({comp.address})")
+                        continue
+                    events(f"{name}: starting")
+
+                    def on_started(proc: ManagedProcess) -> None:
+                        started_now.append(proc)
+                        self.record["processes"][proc.name] = proc.record()
+                        self.state.save(self.record)
+
+                    comp.start(on_started=on_started)
+                    self.timings[name] = time.monotonic() - t0
+                    events(f"{name}: ready in {self.timings[name]:.1f}s ({comp.address})")
+            except BaseException:
+                for proc in reversed(started_now):
+                    proc.stop(grace=3)
+                    self.record["processes"].pop(proc.name, None)
+                if not live:
+                    kill_processes(processes_of_run(self.record["run_id"]))
+                    self.registry.forget(self.record["run_id"])
+                    self.record["status"] = "down"
+                else:
+                    self.record["status"] = "up"
+                    self.registry.set_mode(self.record["run_id"], "detached")
+                self.state.save(self.record)
+                raise
+            self.record["status"] = "up"
+            self.record["endpoints"] = self.endpoints()
+            self.state.save(self.record)
+            self.registry.set_mode(self.record["run_id"], mode)
+        self.timings["total"] = time.monotonic() - started
+        return self
+
+    def _preflight(self) -> None:
+        """Every binary of every component exists before anything starts."""
+        problems = []
+        for comp in self.components.values():
+            for tool in comp.toolchain:
+                for binary in self.toolchain.spec(tool).binaries:
+                    try:
+                        self.toolchain.binary(tool, binary)
+                    except HarnessError as exc:
+                        problems.append(str(exc))
+        if problems:
+            raise HarnessError("cannot start: " + "; ".join(dict.fromkeys(problems)))
+
+    def _reserve_ports(self, fresh: bool) -> None:
+        ports: dict[str, int] = self.record.setdefault("ports", {})
+        wanted = [p for c in self.components.values() for p in c.port_names]
+        if fresh:
+            # Ports of an environment that went down are re-used when still free, so
+            # data directories that remember addresses (etcd) stay consistent.
+            keep = self.registry.ports.reserve(self.record["run_id"], {
+                k: v for k, v in ports.items() if k in wanted})
+            ports.clear()
+            ports.update(keep)
+        missing = [p for p in wanted if p not in ports]
+        if missing:
+            for key, port in zip(missing, self.registry.ports.allocate(
+                    self.record["run_id"], len(missing)), strict=True):
+                ports[key] = port
+
+    def attach(self) -> Platform:
+        """Bind to the running environment of this state directory, without starting."""
+        t0 = time.monotonic()
+        record = self.state.load()
+        if record is None or record.get("status") != "up":
+            raise HarnessError(f"no running environment in {self.state.root}; "
+                               "run `harness up` first")
+        self.record = record
+        self._build(record["components"])
+        not_ready = [p.name for c in self.components.values() for p in c.processes()
+                     if not p.ready()]
+        if not_ready:
+            raise HarnessError(f"environment in {self.state.root} is not healthy: "
+                               f"{', '.join(not_ready)} not ready; run `harness up` to repair")
+        self.timings["attach"] = time.monotonic() - t0
+        return self
+
+    def down(self, purge: bool = False, events: Events = lambda _m: None) -> None:
+        with self.state.lock():
+            record = self.state.load()
+            if record is None:
+                events(f"no environment in {self.state.root}")
+            else:
+                self.record = record
+                self._build([n for n in record.get("components", []) if n in COMPONENTS])
+                for name, comp in reversed(self.components.items()):
+                    comp.stop()
+                    events(f"{name}: stopped")
+                strays = processes_of_run(record["run_id"])
+                if strays:
+                    kill_processes(strays)
+                    events(f"killed {len(strays)} stray process(es) of run {record['run_id']}")
+                self.registry.forget(record["run_id"])
+                record["status"] = "down"
+                record["processes"] = {}
+                self.state.save(record)
+        if purge and self.state.root.exists():
+            shutil.rmtree(self.state.root)
+            events(f"removed {self.state.root}")
+
+    # ---- inspection --------------------------------------------------------------------
+    def endpoints(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for comp in self.components.values():
+            out.update(comp.endpoints())
+        return out
+
+    def service_map(self) -> dict[str, str]:
+        """In-cluster service address -> local address (the apply step rewrites these)."""
+        out = {}
+        if "kube" in self.components:
+            out["https://kubernetes.default.svc:443"] = self.kube.address
+            out["https://kubernetes.default.svc"] = self.kube.address
+        return out
+
+    def status(self) -> dict[str, Any]:
+        record = self.state.load()
+        if record is None:
+            return {"state_dir": str(self.state.root), "status": "absent", "components": {}}
+        self.record = record
+        self._build([n for n in record.get("components", []) if n in COMPONENTS])
+        comps = {}
+        for name, comp in self.components.items():
+            procs = {}
+            for p in comp.processes():
+                procs[p.name] = {"pid": p.pid if p.running() else None,
+                                 "running": p.running(), "ready": p.ready(),
+                                 "log": str(p.spec.log_path)}
+            comps[name] = {"address": comp.address, "ready": all(
+                v["ready"] for v in procs.values()), "processes": procs}
+        return {"state_dir": str(self.state.root), "status": record.get("status"),
+                "run_id": record.get("run_id"), "profile": record.get("profile"),
+                "kubeconfig": str(self.state.kubeconfig), "components": comps}
+
+    def env_exports(self) -> str:
+        record = self.state.load()
+        if record is None or record.get("status") != "up":
+            raise HarnessError(f"no running environment in {self.state.root}")
+        self.record = record
+        self._build(record["components"])
+        lines = [f"export HERACLES_STATE_DIR={self.state.root}"]
+        if "kube" in self.components:
+            kubectl = self.toolchain.binary("kubernetes", "kubectl")
+            lines += [f"export KUBECONFIG={self.state.kubeconfig}",
+                      f"export HERACLES_KUBE_APISERVER={self.kube.address}",
+                      f"export PATH={kubectl.parent}:$PATH"]
+        if "etcd" in self.components:
+            lines.append(f"export ETCDCTL_ENDPOINTS={self.component('etcd').address}")
+        return "\n".join(lines)
+
+    def rss_bytes(self) -> int:
+        return sum(p.rss_bytes() for c in self.components.values() for p in c.processes())

@@ -1,0 +1,133 @@
+"""pytest plugin: the `platform`, `kube` and `namespace` fixtures, options, diagnostics.
+
+Without --harness-reuse each session gets its own state directory and its own run id,
+so two sessions on one machine never share ports or processes, and the session's
+environment is torn down at the end (reaped by the next run if pytest is SIGKILLed).
+With --harness-reuse the environment lives in a stable state directory and is left
+running; the next session attaches to it in about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.settings import PROFILES, Settings, parse_components
+from harness.wait import wait_records
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("heracles", "heracles-harness")
+    group.addoption("--harness-profile", choices=PROFILES, default=None,
+                    help="environment profile (default: $HERACLES_PROFILE or dev)")
+    group.addoption("--harness-reuse", action="store_true",
+                    help="attach to a running environment and leave it running afterwards")
+    group.addoption("--harness-keep", action="store_true",
+                    help="do not tear the session's environment down at the end")
+    group.addoption("--harness-state-dir", default=None,
+                    help="state directory (default: per-session temporary, or a stable one "
+                         "with --harness-reuse)")
+    group.addoption("--harness-components", default=None,
+                    help="comma-separated components (default: the profile's)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: runs against real components")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.scenario)
+
+
+def _settings(config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> Settings:
+    profile = config.getoption("--harness-profile") or os.environ.get("HERACLES_PROFILE", "dev")
+    state = config.getoption("--harness-state-dir")
+    if state is None:
+        if config.getoption("--harness-reuse"):
+            state = str(Settings(profile=profile).state_dir.parent / f"pytest-{profile}")
+        else:
+            state = str(tmp_factory.mktemp("heracles-state"))
+    comps = config.getoption("--harness-components")
+    return Settings(profile=profile, state_dir=Path(state),
+                    components=parse_components(comps) if comps else None)
+
+
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The environment for this session: brought up, or attached to when reused."""
+    from harness.platform import Platform
+
+    config = request.config
+    reuse = config.getoption("--harness-reuse")
+    keep = config.getoption("--harness-keep") or reuse
+    try:
+        settings = _settings(config, tmp_path_factory)
+        plat = Platform(settings)
+        plat.up(mode="detached" if reuse else "session")
+    except HarnessError as exc:
+        pytest.fail(f"heracles-harness could not bring the environment up: {exc}",
+                    pytrace=False)
+    yield plat
+    if keep:
+        plat.registry.set_mode(plat.record["run_id"], "detached")
+        print(f"\nheracles: environment left running in {settings.state_dir}")
+    else:
+        plat.down()
+
+
+@pytest.fixture(scope="session")
+def kube(platform: object) -> object:
+    """A Kubernetes client bound to the environment (typed APIs + kubectl)."""
+    from harness.kubeclient import KubeClient
+    from harness.platform import Platform
+
+    assert isinstance(platform, Platform)
+    kubectl = platform.toolchain.binary("kubernetes", "kubectl")
+    return KubeClient(platform.kubeconfig, str(kubectl))
+
+
+@pytest.fixture
+def namespace(kube: object, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace unique to this test, deleted afterwards."""
+    from kubernetes import client
+
+    from harness.kubeclient import KubeClient
+
+    assert isinstance(kube, KubeClient)
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40]
+    name = f"t-{base.strip('-')}-{secrets.token_hex(2)}"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=name, labels={"heracles.dev/test": "true"})))
+    yield name
+    try:
+        kube.core.delete_namespace(name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call":
+        return
+    waits = wait_records(clear=True)
+    if waits:
+        item.user_properties.append(
+            ("waits", [(w.description, round(w.seconds, 2), w.outcome) for w in waits]))
+    funcargs = getattr(item, "funcargs", {})
+    if report.failed and "platform" in funcargs:
+        from harness import diagnostics
+
+        text = diagnostics.collect(funcargs["platform"], funcargs.get("kube"),
+                                   funcargs.get("namespace"))
+        report.sections.append(("heracles diagnostics", text))

@@ -1,0 +1,66 @@
+"""Redaction: secret values never reach logs, reports, diagnostics or exception text.
+
+Two layers. Known values (unseal keys, root tokens, seeded secret values, generated
+tokens) are registered as they are created and replaced wherever they appear, also in
+their base64 form (how a Kubernetes Secret carries them). Shapes that are secret whatever
+their value (JWTs such as ServiceAccount tokens, PEM private keys, bearer headers,
+`token`/`password` fields) are masked by pattern, so a value the harness never saw is
+still hidden.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+
+MASK = "***REDACTED***"
+MIN_LEN = 4  # shorter values would blank out ordinary words
+
+PATTERNS = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
+    re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"),
+    re.compile(r"\b(?:hvs|hvb|hvr|s|b|r)\.[A-Za-z0-9]{20,}\b"),  # Vault/OpenBao tokens
+    re.compile(
+        r"(?i)(\"?(?:token|password|secret|unseal_keys?_(?:b64|hex)|root_token|client_token"
+        r"|private[_-]?key)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
+]
+
+
+class Redactor:
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *values: str | bytes | None) -> None:
+        """Register secret values (and their base64 forms) to mask from now on."""
+        with self._lock:
+            for v in values:
+                if v is None:
+                    continue
+                text = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+                if len(text) < MIN_LEN:
+                    continue
+                self._values.add(text)
+                self._values.add(base64.b64encode(text.encode()).decode())
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for v in values:
+            text = text.replace(v, MASK)
+        for pat in PATTERNS:
+            if pat.groups:
+                text = pat.sub(lambda m: m.group(1) + MASK, text)
+            else:
+                text = pat.sub(MASK, text)
+        return text
+
+
+REDACTOR = Redactor()
+"""The process-wide redactor: components register the secrets they create here."""
+
+
+def redact(text: str) -> str:
+    return REDACTOR.redact(text)

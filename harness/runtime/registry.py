@@ -1,0 +1,174 @@
+"""Machine-wide record of harness runs, and the reaper for runs that died.
+
+A run is registered before it spawns anything, with its owner (pid + start time).
+`harness up` detaches its run once everything is ready (the environment is then meant to
+outlive the command); a pytest session stays owned by pytest. A run that is not detached
+and whose owner is gone (SIGKILLed pytest, closed terminal) is a leftover: the next run
+kills every process carrying its HERACLES_RUN_ID, releases its ports and marks its state
+directory down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+from filelock import FileLock
+
+from harness.runtime.ports import PortRegistry
+from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _owner_alive(pid: int, create_time: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 0.5 and proc.status() != "zombie"
+    except psutil.NoSuchProcess:
+        return False
+
+
+def processes_of_run(run_id: str) -> list[psutil.Process]:
+    """Every live process whose environment carries this run id."""
+    return all_marked_processes(None).get(run_id, [])
+
+
+def all_marked_processes(registry: str | None) -> dict[str, list[psutil.Process]]:
+    """run id -> live processes carrying it (one scan of the process table), limited to
+    one registry when given: runs of another registry are not ours to judge."""
+    out: dict[str, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            env = proc.environ()
+            run = env.get(RUN_ID_ENV)
+            if registry is not None and env.get(REGISTRY_ENV) != registry:
+                continue
+            if run and proc.status() != "zombie":
+                out.setdefault(run, []).append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return out
+
+
+def kill_processes(procs: list[psutil.Process], grace: float = 3.0) -> None:
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    state_dir: str
+    owner_pid: int
+    owner_create_time: float
+    mode: str  # "starting" | "session" | "detached"
+    started: float
+
+    def owner_alive(self) -> bool:
+        return _owner_alive(self.owner_pid, self.owner_create_time)
+
+
+class RunRegistry:
+    def __init__(self, registry_dir: Path) -> None:
+        self.root = str(registry_dir)
+        self.dir = registry_dir / "runs"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(str(registry_dir / "runs.lock"))
+        self.ports = PortRegistry(registry_dir)
+
+    def _path(self, run_id: str) -> Path:
+        return self.dir / f"{run_id}.json"
+
+    def register(self, run_id: str, state_dir: Path, mode: str) -> RunRecord:
+        me = psutil.Process()
+        rec = RunRecord(run_id, str(state_dir), me.pid, me.create_time(), mode, time.time())
+        with self.lock:
+            self._path(run_id).write_text(json.dumps(asdict(rec)))
+        return rec
+
+    def get(self, run_id: str) -> RunRecord | None:
+        try:
+            return RunRecord(**json.loads(self._path(run_id).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def set_mode(self, run_id: str, mode: str) -> None:
+        """Change a run's mode; taking it over ('session'/'starting') makes us its owner."""
+        rec = self.get(run_id)
+        if rec is None:
+            return
+        rec.mode = mode
+        if mode != "detached":
+            me = psutil.Process()
+            rec.owner_pid, rec.owner_create_time = me.pid, me.create_time()
+        with self.lock:
+            self._path(run_id).write_text(json.dumps(asdict(rec)))
+
+    def records(self) -> list[RunRecord]:
+        out = []
+        for p in sorted(self.dir.glob("*.json")):
+            rec = self.get(p.stem)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def forget(self, run_id: str) -> None:
+        with self.lock:
+            self._path(run_id).unlink(missing_ok=True)
+        self.ports.release(run_id)
+
+    def reap(self) -> list[str]:
+        """Stop the leftovers of dead runs; returns the run ids reaped."""
+        reaped: list[str] = []
+        marked = all_marked_processes(self.root)
+        known = {r.run_id for r in self.records()}
+        for rec in self.records():
+            dead_owner = rec.mode != "detached" and not rec.owner_alive()
+            lost_state = not Path(rec.state_dir).exists()
+            if dead_owner or lost_state:
+                kill_processes(marked.get(rec.run_id, []))
+                _mark_state_down(Path(rec.state_dir), rec.run_id)
+                self.forget(rec.run_id)
+                reaped.append(rec.run_id)
+        # Processes whose run is not registered at all (registry wiped, or the run died
+        # between spawning and registering): nothing can ever attach to them.
+        for run_id, procs in marked.items():
+            if run_id not in known:
+                kill_processes(procs)
+                self.ports.release(run_id)
+                reaped.append(run_id)
+        return reaped
+
+
+def _mark_state_down(state_dir: Path, run_id: str) -> None:
+    env_file = state_dir / "environment.json"
+    try:
+        data = json.loads(env_file.read_text())
+    except (OSError, ValueError):
+        return
+    if data.get("run_id") == run_id:
+        data["status"] = "down"
+        data["reaped_at"] = time.time()
+        env_file.write_text(json.dumps(data, indent=2))

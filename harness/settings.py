@@ -1,0 +1,82 @@
+"""One settings object: every knob with its default and its environment-variable override.
+
+| field           | default                                   | env var                  |
+|-----------------|-------------------------------------------|--------------------------|
+| profile         | dev                                       | HERACLES_PROFILE         |
+| state_dir       | $XDG_STATE_HOME/heracles-harness/default  | HERACLES_STATE_DIR       |
+| cache_dir       | $XDG_CACHE_HOME/heracles-harness          | HERACLES_CACHE_DIR       |
+| registry_dir    | $XDG_STATE_HOME/heracles-harness/registry | HERACLES_REGISTRY_DIR    |
+| components      | all of the profile                        | HERACLES_COMPONENTS      |
+| start_timeout   | 60 s per process readiness deadline       | HERACLES_START_TIMEOUT   |
+| stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
+
+The registry is machine-wide (runs and reserved ports of every session), so two sessions
+with different state directories never collide; tests point it elsewhere to stay apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+PROFILES = ("dev", "staging", "prod")
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise HarnessError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise HarnessError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _components_env() -> tuple[str, ...] | None:
+    raw = os.environ.get("HERACLES_COMPONENTS", "")
+    return parse_components(raw) if raw else None
+
+
+def parse_components(raw: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in raw.split(",") if c.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = field(default_factory=lambda: os.environ.get("HERACLES_PROFILE", "dev"))
+    state_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("HERACLES_STATE_DIR")
+        or _xdg("XDG_STATE_HOME", ".local/state") / "heracles-harness" / "default"))
+    cache_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("HERACLES_CACHE_DIR")
+        or _xdg("XDG_CACHE_HOME", ".cache") / "heracles-harness"))
+    registry_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("HERACLES_REGISTRY_DIR")
+        or _xdg("XDG_STATE_HOME", ".local/state") / "heracles-harness" / "registry"))
+    components: tuple[str, ...] | None = field(default_factory=_components_env)
+    start_timeout: float = field(
+        default_factory=lambda: _float_env("HERACLES_START_TIMEOUT", 60.0))
+    stop_grace: float = field(default_factory=lambda: _float_env("HERACLES_STOP_GRACE", 10.0))
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise HarnessError(
+                f"unknown profile {self.profile!r}; choose one of: {', '.join(PROFILES)}")
+        object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser().absolute())
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().absolute())
+        object.__setattr__(self, "registry_dir",
+                           Path(self.registry_dir).expanduser().absolute())
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
