@@ -16,8 +16,8 @@ from harness.runtime.redact import redact
 from harness.settings import PROFILES, Settings, parse_components
 from harness.toolchain import Toolchain
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def settings_from(ctx: click.Context, **overrides: object) -> Settings:
@@ -76,7 +76,7 @@ def up(ctx: click.Context, profile: str | None, components: tuple[str, ...]) -> 
     platform.up(list(_components(components) or []) or None,
                 events=lambda m: err.print(f"  {m}", highlight=False))
     err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
-    out.print(platform.env_exports(), highlight=False)
+    click.echo(platform.env_exports())
 
 
 @main.command()
@@ -99,7 +99,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     st = Platform(settings_from(ctx)).status()
     if as_json:
-        out.print_json(json.dumps(st))
+        click.echo(json.dumps(st, indent=2))
         return
     out.print(f"state dir: {st['state_dir']}  status: {st['status']}  "
               f"profile: {st.get('profile')}", highlight=False)
@@ -121,7 +121,7 @@ def env(ctx: click.Context) -> None:
     """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
     from harness.platform import Platform
 
-    out.print(Platform(settings_from(ctx)).env_exports(), highlight=False)
+    click.echo(Platform(settings_from(ctx)).env_exports())
 
 
 @main.group()
@@ -150,8 +150,8 @@ def toolchain_status(ctx: click.Context, as_json: bool, only: tuple[str, ...]) -
     tc = Toolchain(settings.cache_dir)
     rows = tc.status(list(_components(only) or []) or None)
     if as_json:
-        out.print_json(json.dumps({"cache_dir": str(settings.cache_dir),
-                                   "components": [r.as_json() for r in rows]}))
+        click.echo(json.dumps({"cache_dir": str(settings.cache_dir),
+                               "components": [r.as_json() for r in rows]}, indent=2))
     else:
         table = Table(title=f"toolchain ({settings.cache_dir})")
         for col in ("component", "version", "source", "state", "paths / detail"):
@@ -176,7 +176,7 @@ def bench(ctx: click.Context, as_json: bool, profile: str) -> None:
     settings = settings_from(ctx, profile=profile)
     report = run_bench(settings, log=lambda m: err.print(f"  {m}", highlight=False))
     if as_json:
-        out.print_json(json.dumps(report))
+        click.echo(json.dumps(report, indent=2))
     else:
         from harness.bench import render
 

@@ -50,8 +50,8 @@ class StateDir:
     def load(self) -> dict[str, Any] | None:
         """The recorded environment, or None; refuses a state dir of another schema."""
         if not self.file.exists():
-            if self.root.exists() and any(self.root.iterdir()) and not (
-                    self.root / ".lock").exists():
+            foreign = [p.name for p in self.root.iterdir()] if self.root.exists() else []
+            if set(foreign) - {".lock"}:
                 raise HarnessError(
                     f"{self.root} is not a heracles-harness state directory (no "
                     "environment.json) and is not empty; choose another --state-dir")

@@ -1,0 +1,31 @@
+import base64
+
+from harness.runtime.redact import MASK, Redactor
+
+
+def test_registered_values_are_masked_also_in_base64():
+    r = Redactor()
+    r.add("secure-password", None, "ab")  # too-short values are ignored, not masked
+    b64 = base64.b64encode(b"secure-password").decode()
+    out = r.redact(f"password is secure-password; data: {b64}; ab stays")
+    assert "secure-password" not in out and b64 not in out
+    assert out.count(MASK) >= 2 and "ab stays" in out
+
+
+def test_secret_shapes_are_masked_without_registration():
+    r = Redactor()
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJrdWJlcm5ldGVzIn0.c2lnbmF0dXJlLXZhbHVl"
+    pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----"
+    text = (f"token={jwt}\n{pem}\nAuthorization: Bearer abc.def\n"
+            '{"root_token": "hvs.CAESIJ1234567890abcdefghij", "unseal_keys_b64": ["x"]}\n'
+            "client_token hvs.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    out = r.redact(text)
+    for leaked in (jwt, "MHcCAQEEI", "abc.def", "CAESIJ1234567890", "AAAAAAAAAAAAAAAAAAAA"):
+        assert leaked not in out
+    assert "Authorization: Bearer" in out
+
+
+def test_ordinary_text_is_untouched():
+    r = Redactor()
+    text = "kube-apiserver ready on https://127.0.0.1:6443 after 2.1s"
+    assert r.redact(text) == text
