@@ -43,7 +43,8 @@ class HarnessGroup(click.Group):
 
 @click.group(cls=HarnessGroup)
 @click.option("--state-dir", type=click.Path(path_type=Path), envvar="HERACLES_STATE_DIR",
-              help="Environment state directory (default: $XDG_STATE_HOME/heracles-harness/default).")
+              help="Environment state directory "
+                   "(default: $XDG_STATE_HOME/heracles-harness/default).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar="HERACLES_CACHE_DIR",
               help="Toolchain cache (default: $XDG_CACHE_HOME/heracles-harness).")
 @click.pass_context

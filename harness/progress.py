@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -29,7 +29,7 @@ class Task:
         self.name = name
         self.started = time.monotonic()
         self.step_text = "starting"
-        self._task_id = None
+        self._task_id: TaskID | None = None
 
     @property
     def elapsed(self) -> float:

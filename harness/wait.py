@@ -29,7 +29,7 @@ from harness.runtime.redact import redact
 T = TypeVar("T")
 
 
-class Hopeless(Exception):  # noqa: N818 - reads as a verdict: raise Hopeless("...")
+class Hopeless(Exception):
     """Raised by a check when waiting longer cannot help."""
 
 
@@ -68,7 +68,7 @@ def _not_passed(value: object) -> bool:
 def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2,
                description: str | None = None) -> T:
     """Call `check` until it passes or `timeout` seconds pass; returns its value."""
-    desc = description or getattr(check, "__name__", "check")
+    desc: str = description or str(getattr(check, "__name__", "check"))
     started = time.monotonic()
     last: list[str] = ["never ran"]
 

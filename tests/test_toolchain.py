@@ -28,7 +28,7 @@ def test_the_lock_pins_every_component_the_local_backend_runs():
 
 
 def test_unknown_component_is_named():
-    with pytest.raises(HarnessError, match="unknown toolchain component.*nope.*known: etcd"):
+    with pytest.raises(HarnessError, match=r"unknown toolchain component.*nope.*known: etcd"):
         LOCK.select(["etcd", "nope"])
 
 

@@ -25,7 +25,7 @@ def test_hopeless_fails_at_once():
         raise Hopeless("ExternalSecret reports SecretSyncedError")
 
     t0 = time.monotonic()
-    with pytest.raises(WaitTimeout, match="gave up.*SecretSyncedError"):
+    with pytest.raises(WaitTimeout, match=r"gave up.*SecretSyncedError"):
         eventually(check, timeout=30, interval=0.01, description="sync")
     assert time.monotonic() - t0 < 1
     assert wait_records(clear=True)[-1].outcome == "hopeless"

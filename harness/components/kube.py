@@ -195,7 +195,7 @@ class Kube(Component):
 
         api = client.CoreV1Api(self.api_client())
         _count, cpu, mem = NODES[self.ctx.settings.profile]
-        existing = {n.metadata.name for n in api.list_node().items}
+        existing = {n.metadata.name for n in api.list_node().items if n.metadata}
         for name in self.node_names():
             if name in existing:
                 continue
@@ -218,7 +218,7 @@ class Kube(Component):
             ))
         deadline = time.monotonic() + timeout
         while True:
-            nodes = {n.metadata.name: n for n in api.list_node().items}
+            nodes = {n.metadata.name: n for n in api.list_node().items if n.metadata}
             not_ready = [n for n in self.node_names() if not _node_ready(nodes.get(n))]
             if not not_ready:
                 return
@@ -228,7 +228,7 @@ class Kube(Component):
             time.sleep(0.2)
 
     def api_client(self):
-        from kubernetes import client, config
+        from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.ctx.state.kubeconfig))
 

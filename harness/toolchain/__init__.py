@@ -23,7 +23,7 @@ from harness.toolchain.go import build_go_component, check_go
 from harness.toolchain.lock import ComponentSpec, Lock, load_lock
 from harness.toolchain.pypi import install_wheel_binaries
 
-__all__ = ["Toolchain", "ComponentStatus", "InstallResult", "load_lock"]
+__all__ = ["ComponentStatus", "InstallResult", "Toolchain", "load_lock"]
 
 
 @dataclass

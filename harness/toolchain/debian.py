@@ -51,7 +51,8 @@ def install_packages(specs: list[ComponentSpec], log_path: Path, on_step) -> lis
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     created_policy = False
     if not POLICY_RC.exists():
-        POLICY_RC.write_text("#!/bin/sh\n# heracles-harness: no service starts during install\nexit 101\n")
+        POLICY_RC.write_text(
+            "#!/bin/sh\n# heracles-harness: no service starts during install\nexit 101\n")
         POLICY_RC.chmod(0o755)
         created_policy = True
     try:

@@ -94,4 +94,5 @@ def load_lock(path: Path | None = None) -> Lock:
             package=entry.get("package", ""),
             packages=tuple(entry.get("packages", ())),
         )
-    return Lock(path=path, go_minimum=str(raw.get("go", {}).get("minimum", "1.22")), components=comps)
+    go_minimum = str(raw.get("go", {}).get("minimum", "1.22"))
+    return Lock(path=path, go_minimum=go_minimum, components=comps)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# heracles-harness: fresh machine -> running platform on the local backend.
+#
+#   ./deploy-local.sh                  system deps, .venv, toolchain, then `harness up` (dev)
+#   ./deploy-local.sh --profile staging
+#   ./deploy-local.sh --setup-only     everything but `harness up` (what CI uses)
+#
+# Every step is idempotent: a second run reuses the venv and the toolchain cache
+# (binaries keyed by component + version under $XDG_CACHE_HOME/heracles-harness).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+profile="${HERACLES_PROFILE:-dev}"
+setup_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile="${2:?--profile needs a value: dev, staging or prod}"; shift 2 ;;
+    --profile=*) profile="${1#*=}"; shift ;;
+    --setup-only) setup_only=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "deploy-local.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in dev|staging|prod) ;; *)
+  echo "deploy-local.sh: unknown profile '$profile'; choose dev, staging or prod" >&2; exit 2 ;;
+esac
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "system prerequisites"
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  else
+    echo "missing: ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}" >&2; exit 1
+  fi
+fi
+if ! command -v go >/dev/null; then
+  echo "the Go toolchain (>= 1.24) is required to build etcd, Kubernetes, KWOK, ESO, Argo CD and Toxiproxy from their modules; install Go and re-run" >&2
+  exit 1
+fi
+echo "python: $(python3 --version 2>&1)  go: $(go env GOVERSION)"
+
+step "python environment (.venv)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+step "toolchain (built once, then cached by version)"
+.venv/bin/harness toolchain install
+.venv/bin/harness toolchain status
+
+if [ "$setup_only" -eq 1 ]; then
+  step "setup done in $(( $(date +%s) - started ))s (--setup-only: platform not started)"
+  exit 0
+fi
+
+step "platform up (profile: $profile)"
+.venv/bin/harness up --profile "$profile"
+step "done in $(( $(date +%s) - started ))s"
+cat <<TXT
+The platform is running. In a shell:   eval "\$(.venv/bin/harness env)"
+Then, as the runbook does:             kubectl get nodes,pods --all-namespaces
+Status / stop:                         .venv/bin/harness status   |   .venv/bin/harness down
+TXT

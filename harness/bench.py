@@ -1,0 +1,151 @@
+"""`harness bench`: the performance figures, each beside the floor it should be read
+against — etcd + kube-apiserver alone, started the way controller-runtime's envtest
+starts them (no controller-manager, no scheduler, no KWOK, ServiceAccount admission off).
+
+Figures are measured, never asserted: these machines are shared and noisy. Targets from
+the issues are reported next to each figure with whether this run met them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.platform import Platform
+from harness.runtime.pki import PKI
+from harness.runtime.ports import PortRegistry
+from harness.runtime.probes import http_ok
+from harness.runtime.process import ManagedProcess, ProcessSpec
+from harness.runtime.registry import RunRegistry, new_run_id
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+
+Log = Callable[[str], None]
+MiB = 1024 * 1024
+
+
+def envtest_floor(settings: Settings, toolchain: Toolchain, workdir: Path) -> dict[str, float]:
+    """Start etcd + kube-apiserver with envtest's flags; seconds to /readyz and RSS."""
+    registry = RunRegistry(settings.registry_dir)
+    run_id = new_run_id()
+    registry.register(run_id, workdir, "session")
+    ports = PortRegistry(settings.registry_dir).allocate(run_id, 3)
+    pki = PKI(workdir / "pki")
+    serving = pki.issue("apiserver", "127.0.0.1", "localhost")
+    sa = pki.service_account_keys()
+    etcd_url = f"http://127.0.0.1:{ports[0]}"
+    etcd = ProcessSpec(
+        name="floor-etcd", log_path=workdir / "etcd.log", data_dir=workdir / "etcd",
+        probe=http_ok(f"{etcd_url}/health", expect=b'"true"'),
+        argv=[str(toolchain.binary("etcd", "etcd")), f"--data-dir={workdir / 'etcd'}",
+              f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+              f"--listen-peer-urls=http://127.0.0.1:{ports[1]}", "--unsafe-no-fsync",
+              f"--initial-advertise-peer-urls=http://127.0.0.1:{ports[1]}",
+              f"--initial-cluster=default=http://127.0.0.1:{ports[1]}"])
+    api_url = f"https://127.0.0.1:{ports[2]}"
+    apiserver = ProcessSpec(
+        name="floor-apiserver", log_path=workdir / "apiserver.log",
+        probe=http_ok(f"{api_url}/readyz", ca=pki.ca_cert),
+        argv=[str(toolchain.binary("kubernetes", "kube-apiserver")),
+              "--advertise-address=127.0.0.1", "--bind-address=127.0.0.1",
+              f"--secure-port={ports[2]}", f"--etcd-servers={etcd_url}",
+              f"--cert-dir={workdir / 'certs'}", f"--tls-cert-file={serving.cert}",
+              f"--tls-private-key-file={serving.key}", f"--client-ca-file={pki.ca_cert}",
+              "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+              "--disable-admission-plugins=ServiceAccount", "--authorization-mode=RBAC",
+              "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+              f"--service-account-key-file={sa.cert}",
+              f"--service-account-signing-key-file={sa.key}"])
+    procs = [ManagedProcess(s, run_id, registry.root) for s in (etcd, apiserver)]
+    try:
+        t0 = time.monotonic()
+        for p in procs:
+            p.start()
+        start = time.monotonic() - t0
+        time.sleep(2)  # let both settle, as the full environment does before its RSS
+        rss = sum(p.rss_bytes() for p in procs)
+    finally:
+        for p in reversed(procs):
+            p.stop(grace=5)
+        registry.forget(run_id)
+    return {"start_s": start, "rss_mib": rss / MiB}
+
+
+def build_times(toolchain: Toolchain) -> dict[str, float | None]:
+    return {s.name: s.build_seconds for s in toolchain.status(deep=False)
+            if s.source != "debian"}
+
+
+def run_bench(settings: Settings, log: Log, repeat: int = 3) -> dict[str, Any]:
+    toolchain = Toolchain(settings.cache_dir)
+    starts, attaches, rss, per_component = [], [], [], []
+    floors = []
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="heracles-bench-") as tmp:
+            s = settings.with_(state_dir=Path(tmp) / "state")
+            plat = Platform(s, toolchain)
+            log(f"run {i + 1}/{repeat}: control plane start")
+            plat.up(["kube"], mode="session")
+            try:
+                starts.append(plat.timings["total"])
+                per_component.append({k: v for k, v in plat.timings.items() if k != "total"})
+                time.sleep(2)
+                rss.append(plat.rss_bytes() / MiB)
+                t0 = time.monotonic()
+                Platform(s, toolchain).attach()
+                attaches.append(time.monotonic() - t0)
+            finally:
+                plat.down()
+        with tempfile.TemporaryDirectory(prefix="heracles-floor-") as tmp:
+            log(f"run {i + 1}/{repeat}: envtest floor (etcd + kube-apiserver)")
+            floors.append(envtest_floor(settings, toolchain, Path(tmp)))
+
+    floor_start = statistics.median(f["start_s"] for f in floors)
+    floor_rss = statistics.median(f["rss_mib"] for f in floors)
+
+    def figure(values: list[float], unit: str, floor: float, target: float | None) -> dict:
+        med = statistics.median(values)
+        return {"median": round(med, 3), "min": round(min(values), 3),
+                "max": round(max(values), 3), "unit": unit,
+                "floor": round(floor, 3), "ratio_to_floor": round(med / floor, 2),
+                "target": target, "met": None if target is None else med <= target}
+
+    return {
+        "profile": settings.profile,
+        "repeat": repeat,
+        "figures": {
+            "control_plane_start": figure(starts, "s", floor_start, 5.0),
+            "attach_reused_environment": figure(attaches, "s", floor_start, 1.0),
+            "total_rss_all_components": figure(rss, "MiB", floor_rss, None),
+        },
+        "floor_envtest": {"start_s": round(floor_start, 3), "rss_mib": round(floor_rss, 1)},
+        "start_breakdown_s": {k: round(statistics.median(d[k] for d in per_component), 3)
+                              for k in per_component[0]},
+        "toolchain_build_seconds": build_times(toolchain),
+    }
+
+
+def render(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"harness bench (profile {report['profile']}, "
+                        f"median of {report['repeat']})")
+    for col in ("figure", "median", "min-max", "floor (envtest)", "ratio", "target"):
+        table.add_column(col)
+    for name, f in report["figures"].items():
+        target = "-" if f["target"] is None else (
+            f"≤ {f['target']}{f['unit']} " + ("[green]met[/]" if f["met"] else "[red]missed[/]"))
+        table.add_row(name, f"{f['median']}{f['unit']}", f"{f['min']}-{f['max']}",
+                      f"{f['floor']}{f['unit']}", f"{f['ratio_to_floor']}x", target)
+    builds = Table(title="toolchain: seconds of the build that produced each cache entry")
+    builds.add_column("component")
+    builds.add_column("build")
+    for comp, secs in report["toolchain_build_seconds"].items():
+        builds.add_row(comp, "-" if secs is None else f"{secs}s")
+    from rich.console import Group
+
+    return Group(table, builds)
