@@ -172,16 +172,15 @@ class Platform:
 
     def _preflight(self) -> None:
         """Every binary of every component exists before anything starts."""
-        problems = []
+        problems: dict[str, str] = {}
         for comp in self.components.values():
             for tool in comp.toolchain:
-                for binary in self.toolchain.spec(tool).binaries:
-                    try:
-                        self.toolchain.binary(tool, binary)
-                    except HarnessError as exc:
-                        problems.append(str(exc))
+                if tool not in problems and (problem := self.toolchain.problem(tool)):
+                    problems[tool] = problem
         if problems:
-            raise HarnessError("cannot start: " + "; ".join(dict.fromkeys(problems)))
+            raise HarnessError(
+                "cannot start: " + "; ".join(problems.values())
+                + f"; run: harness toolchain install --only {','.join(problems)}")
 
     def _reserve_ports(self, fresh: bool) -> None:
         ports: dict[str, int] = self.record.setdefault("ports", {})

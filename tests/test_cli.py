@@ -33,9 +33,9 @@ def test_missing_binary_names_it_and_the_install_command(tmp_path):
     res = harness(tmp_path, "up", "--components", "kube",
                   env={"HERACLES_CACHE_DIR": str(tmp_path / "empty-cache")})
     assert res.returncode == 2
-    assert "binary 'etcd' of etcd v3.6.16 is missing" in res.stderr
-    assert "run: harness toolchain install --only etcd" in res.stderr
-    assert "harness toolchain install --only kubernetes" in res.stderr
+    assert "etcd v3.6.16 is missing (not built)" in res.stderr
+    assert "kubernetes v1.34.4 is missing" in res.stderr
+    assert "run: harness toolchain install --only etcd,kubernetes,kwok" in res.stderr
     assert not (tmp_path / "state" / "environment.json").exists()
 
 

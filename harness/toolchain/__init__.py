@@ -77,6 +77,18 @@ class Toolchain:
                                        entry.detail, paths, secs))
         return out
 
+    def problem(self, component: str) -> str:
+        """Why a component cannot be used right now ('' when it can); cheap check."""
+        spec = self.spec(component)
+        if spec.source == "debian":
+            state, detail = debian.debian_state(spec)
+        else:
+            entry = self.cache.check(spec, deep=False)
+            state, detail = entry.state, entry.detail
+        if state == "ok":
+            return ""
+        return f"{component} {spec.version} is {state} ({detail})"
+
     def binary(self, component: str, name: str) -> Path:
         """Path of a cached binary, checked cheaply (sizes + mtimes, not hashes)."""
         spec = self.spec(component)
