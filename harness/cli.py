@@ -159,8 +159,12 @@ def toolchain_status(ctx: click.Context, as_json: bool, only: tuple[str, ...]) -
             table.add_column(col)
         for r in rows:
             style = "green" if r.present else "red"
+            where = ""
+            if r.paths:
+                dirs = sorted({str(Path(p).parent) for p in r.paths.values()})
+                where = f"{', '.join(dirs)}: {' '.join(r.paths)}"
             table.add_row(r.name, r.version, r.source, f"[{style}]{r.state}[/]",
-                          "\n".join(r.paths.values()) or r.detail)
+                          where or r.detail)
         out.print(table)
     if not all(r.present for r in rows):
         sys.exit(1)

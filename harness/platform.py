@@ -125,10 +125,8 @@ class Platform:
             self._build(names)
             self._preflight()
             self._reserve_ports(fresh=not live)
-            if live:
-                self.registry.set_mode(self.record["run_id"], "starting"
-                                       if mode != "detached" else "detached")
-            else:
+            if not live:
+                # Owned by this process until ready: if we die mid-start, we get reaped.
                 self.registry.register(self.record["run_id"], self.state.root, "starting")
             self.record["status"] = "starting"
             self.state.save(self.record)

@@ -164,3 +164,17 @@ def test_namespace_deletion_completes(kube):
         return False
 
     eventually(gone, timeout=60, description="namespace t-gone finalized and deleted")
+
+
+def test_every_component_listens_on_loopback_only(platform):
+    import psutil
+
+    listeners = []
+    for comp in platform.components.values():
+        for proc in comp.processes():
+            for conn in psutil.Process(proc.pid).net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    listeners.append((proc.name, conn.laddr.ip, conn.laddr.port))
+    assert {name for name, _ip, _port in listeners} >= {
+        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+    assert [entry for entry in listeners if entry[1] != "127.0.0.1"] == []

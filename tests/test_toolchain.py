@@ -131,3 +131,16 @@ def test_a_failed_build_names_the_component_and_shows_the_go_error(tmp_path):
     assert "v2.999.0" in text  # the tail of go's own error
     assert tc.cache.check(tc.spec("toxiproxy")).state == "missing"
     assert isinstance(exc.value, HarnessError) and not isinstance(exc.value, ToolchainError)
+
+
+@pytest.mark.slow
+def test_a_binary_that_does_not_run_as_expected_is_not_cached(tmp_path):
+    lock_text = LOCK.path.read_text().replace('smoke_expect = "v2.12.0"',
+                                              'smoke_expect = "v9.9.9"')
+    lock_path = tmp_path / "lock.toml"
+    lock_path.write_text(lock_text)
+    tc = Toolchain(tmp_path / "cache", load_lock(lock_path))
+    with pytest.raises(HarnessError, match="smoke test `toxiproxy-server --version` did not "
+                                           "print 'v9.9.9'"):
+        tc.install(["toxiproxy"], Reporter())
+    assert tc.cache.check(tc.spec("toxiproxy")).state == "missing"

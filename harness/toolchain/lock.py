@@ -29,6 +29,8 @@ class ComponentSpec:
     ldflags_x: dict[str, str] = field(default_factory=dict)
     package: str = ""
     packages: tuple[str, ...] = ()
+    smoke: tuple[str, ...] = ()
+    smoke_expect: str = ""
 
     def fingerprint(self) -> str:
         """Hash of the recipe: a cache entry built from another recipe is stale."""
@@ -93,6 +95,8 @@ def load_lock(path: Path | None = None) -> Lock:
             ldflags_x=dict(entry.get("ldflags_x", {})),
             package=entry.get("package", ""),
             packages=tuple(entry.get("packages", ())),
+            smoke=tuple(entry.get("smoke", ())),
+            smoke_expect=entry.get("smoke_expect", ""),
         )
     go_minimum = str(raw.get("go", {}).get("minimum", "1.22"))
     return Lock(path=path, go_minimum=go_minimum, components=comps)
