@@ -117,6 +117,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def apply(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Validate every document, rewrite in-cluster addresses, then server-side apply."""
+    from kubernetes.dynamic import DynamicClient
+
+    from harness import manifests
+    from harness.platform import Platform
+
+    platform = Platform(settings_from(ctx)).attach()
+    dyn = DynamicClient(platform.kube.api_client())
+    docs = manifests.apply_paths(list(paths), dyn, platform.service_map(),
+                                 log=lambda m: err.print(f"  {m}", highlight=False))
+    err.print(f"[green]applied[/] {len(docs)} object(s)")
+
+
+@main.command()
 @click.pass_context
 def env(ctx: click.Context) -> None:
     """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""

@@ -15,21 +15,25 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.components.base import Component, Context
+from harness.components.eso import ExternalSecrets
 from harness.components.etcd import Etcd
 from harness.components.kube import Kube
-from harness.errors import HarnessError
+from harness.components.vault import Vault
+from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.pki import PKI
 from harness.runtime.process import ManagedProcess
+from harness.runtime.redact import REDACTOR, redact
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.runtime.state import StateDir
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
-COMPONENTS: dict[str, type[Component]] = {"etcd": Etcd, "kube": Kube}
+COMPONENTS: dict[str, type[Component]] = {
+    "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets}
 """Every component the local backend can run, in start order."""
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "dev": ("etcd", "kube"),
+    "dev": ("etcd", "kube", "vault", "eso"),
     "staging": ("etcd", "kube"),
     "prod": ("etcd", "kube"),
 }
@@ -78,6 +82,11 @@ class Platform:
     def _build(self, names: list[str]) -> None:
         ctx = self._context()
         self.components = {n: COMPONENTS[n](ctx) for n in names}
+        ctx.components.update(self.components)
+        for comp in self.components.values():
+            for path in comp.secret_files():
+                if path.exists():
+                    REDACTOR.add(*path.read_text().split())
 
     def component(self, name: str) -> Component:
         if name not in self.components:
@@ -145,7 +154,14 @@ class Platform:
                         self.record["processes"][proc.name] = proc.record()
                         self.state.save(self.record)
 
-                    comp.start(on_started=on_started)
+                    try:
+                        comp.start(on_started=on_started)
+                    except HarnessError:
+                        raise
+                    except Exception as exc:  # a client library's error while wiring up
+                        raise ComponentStartError(redact(
+                            f"{name}: setup after start failed: {type(exc).__name__}: {exc}"
+                        )) from exc
                     self.timings[name] = time.monotonic() - t0
                     events(f"{name}: ready in {self.timings[name]:.1f}s ({comp.address})")
             except BaseException:
@@ -182,19 +198,18 @@ class Platform:
 
     def _reserve_ports(self, fresh: bool) -> None:
         ports: dict[str, int] = self.record.setdefault("ports", {})
+        spans = {k: v for c in self.components.values() for k, v in c.port_spans.items()}
         wanted = [p for c in self.components.values() for p in c.port_names]
         if fresh:
             # Ports of an environment that went down are re-used when still free, so
             # data directories that remember addresses (etcd) stay consistent.
             keep = self.registry.ports.reserve(self.record["run_id"], {
-                k: v for k, v in ports.items() if k in wanted})
+                k: v for k, v in ports.items() if k in wanted and k not in spans})
             ports.clear()
             ports.update(keep)
-        missing = [p for p in wanted if p not in ports]
-        if missing:
-            for key, port in zip(missing, self.registry.ports.allocate(
-                    self.record["run_id"], len(missing)), strict=True):
-                ports[key] = port
+        for key in (p for p in wanted if p not in ports):
+            [ports[key]] = self.registry.ports.allocate(self.record["run_id"], 1,
+                                                        span=spans.get(key, 1))
 
     def attach(self) -> Platform:
         """Bind to the running environment of this state directory, without starting."""
@@ -249,6 +264,11 @@ class Platform:
         if "kube" in self.components:
             out["https://kubernetes.default.svc:443"] = self.kube.address
             out["https://kubernetes.default.svc"] = self.kube.address
+        if "vault" in self.components:
+            vault = self.component("vault").address
+            for name in ("vault.vault.svc.cluster.local", "vault.vault.svc", "vault.vault"):
+                out[f"http://{name}:8200"] = vault
+                out[f"https://{name}:8200"] = vault
         return out
 
     def status(self) -> dict[str, Any]:
@@ -284,6 +304,15 @@ class Platform:
                       f"export PATH={kubectl.parent}:$PATH"]
         if "etcd" in self.components:
             lines.append(f"export ETCDCTL_ENDPOINTS={self.component('etcd').address}")
+        if "vault" in self.components:
+            vault = self.component("vault")
+            assert isinstance(vault, Vault)
+            bao = self.toolchain.binary("openbao", "bao")
+            # The token itself is never printed: the shell reads it from its 0600 file.
+            lines += [f"export VAULT_ADDR={vault.address} BAO_ADDR={vault.address}",
+                      f'export VAULT_TOKEN="$(cat {vault.root_token_file})" '
+                      'BAO_TOKEN="$VAULT_TOKEN"',
+                      f"export PATH={bao.parent}:$PATH"]
         return "\n".join(lines)
 
     def rss_bytes(self) -> int:

@@ -9,6 +9,7 @@
 | components      | all of the profile                        | HERACLES_COMPONENTS      |
 | start_timeout   | 60 s per process readiness deadline       | HERACLES_START_TIMEOUT   |
 | stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
+| fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -68,6 +69,9 @@ class Settings:
     start_timeout: float = field(
         default_factory=lambda: _float_env("HERACLES_START_TIMEOUT", 60.0))
     stop_grace: float = field(default_factory=lambda: _float_env("HERACLES_STOP_GRACE", 10.0))
+    fixtures_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("HERACLES_FIXTURES_DIR")
+        or Path(__file__).resolve().parents[1] / "fixtures"))
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -34,3 +34,12 @@ def test_reserve_keeps_own_ports_and_release_frees_them(tmp_path):
     reg.release("run")
     assert reg.owned_by("run") == []
     assert reg.reserve("other", {"x": port}) == {"x": port}
+
+
+def test_a_span_reserves_the_next_port_too(tmp_path):
+    reg = PortRegistry(tmp_path)
+    [api] = reg.allocate("run", 1, span=2)
+    assert reg.owned_by("run") == [api, api + 1]
+    assert bindable(api) and bindable(api + 1)
+    others = reg.allocate("other", 30)
+    assert api not in others and api + 1 not in others

@@ -29,3 +29,10 @@ def test_ordinary_text_is_untouched():
     r = Redactor()
     text = "kube-apiserver ready on https://127.0.0.1:6443 after 2.1s"
     assert r.redact(text) == text
+
+
+def test_only_identifying_keys_are_exempt_from_value_redaction():
+    from harness.runtime.redact import secret_values
+
+    assert secret_values({"username": "postgres", "password": "pw-1", "secret-key": "k",
+                          "api_key": "x"}) == ["pw-1", "k", "x"]

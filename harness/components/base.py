@@ -32,6 +32,7 @@ class Context:
     run_id: str
     ports: dict[str, int]
     record: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, Component] = field(default_factory=dict)  # siblings, by name
 
     def port(self, key: str) -> int:
         return self.ports[key]
@@ -41,6 +42,7 @@ class Component:
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
     port_names: ClassVar[tuple[str, ...]] = ()
+    port_spans: ClassVar[dict[str, int]] = {}  # ports that also take the next one
     toolchain: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: Context) -> None:
@@ -81,6 +83,9 @@ class Component:
 
     def start(self, on_started=None) -> None:
         self.prepare()
+        fresh = {s.name: s for s in self.process_specs()}  # prepare() may add files/keys
+        for proc in self.processes():
+            proc.spec = fresh[proc.name]
         for proc in self.processes():
             if not proc.ready():
                 if proc.running():  # alive but not answering: replace it
@@ -106,6 +111,10 @@ class Component:
     def kill(self) -> None:
         for proc in reversed(self.processes()):
             proc.kill()
+
+    def secret_files(self) -> list[Path]:
+        """Files holding secrets (tokens, keys): registered with the redactor on load."""
+        return []
 
     def bin(self, component: str, name: str) -> str:
         return str(self.ctx.toolchain.binary(component, name))

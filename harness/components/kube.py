@@ -59,6 +59,18 @@ def kubeconfig_yaml(server: str, ca: bytes, cert: bytes, key: bytes, user: str) 
     })
 
 
+def kubeconfig_token_yaml(server: str, ca: bytes, token: str, user: str) -> str:
+    """A kubeconfig that authenticates with a ServiceAccount token (0600 on disk)."""
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "heracles", "cluster": {
+            "server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "heracles", "context": {"cluster": "heracles", "user": user}}],
+        "current-context": "heracles",
+    })
+
+
 class Kube(Component):
     name = "kube"
     requires = ("etcd",)

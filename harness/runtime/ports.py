@@ -44,8 +44,9 @@ class PortRegistry:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(self.path)
 
-    def allocate(self, run_id: str, count: int = 1) -> list[int]:
-        """Reserve `count` ports for `run_id`; each is free to bind right now."""
+    def allocate(self, run_id: str, count: int = 1, span: int = 1) -> list[int]:
+        """Reserve `count` ports for `run_id`; each is free to bind right now. With
+        span=2 each chosen port P also reserves P+1 (Vault's cluster port is api+1)."""
         with self.lock:
             data = self._read()
             taken = {int(p) for p in data}
@@ -56,15 +57,16 @@ class PortRegistry:
                         port = port_for.select_random(exclude_ports=taken | set(chosen))
                     except port_for.PortForException as exc:
                         raise HarnessError(f"no free port on 127.0.0.1: {exc}") from exc
-                    if bindable(port):
-                        chosen.append(port)
+                    block = range(port, port + span)
+                    if all(bindable(p) and p not in taken and p not in chosen for p in block):
+                        chosen.extend(block)
                         break
                 else:
                     raise HarnessError("no bindable free port on 127.0.0.1 after 50 tries")
             for p in chosen:
                 data[str(p)] = run_id
             self._write(data)
-        return chosen
+        return chosen[::span]
 
     def reserve(self, run_id: str, wanted: dict[str, int]) -> dict[str, int]:
         """Re-reserve specific ports when still free; returns the ones obtained."""

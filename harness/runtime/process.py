@@ -75,6 +75,7 @@ class ProcessSpec:
     data_dir: Path | None = None
     start_timeout: float = 60.0
     stop_grace: float = 10.0
+    discard_stdout: bool = False  # a banner with secrets (bao -dev) must not reach the log
 
 
 class ManagedProcess:
@@ -108,7 +109,9 @@ class ManagedProcess:
                 spec.probe, command=spec.argv, cwd=str(spec.cwd) if spec.cwd else None,
                 timeout=spec.start_timeout, sleep=0.1,
                 envvars={**spec.env, RUN_ID_ENV: self.run_id, REGISTRY_ENV: self.registry},
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if spec.discard_stdout else log,
+                stderr=log if spec.discard_stdout else subprocess.STDOUT,
             )
             started = time.monotonic()
             try:

@@ -58,6 +58,17 @@ class Redactor:
         return text
 
 
+# Keys whose values identify rather than authenticate. Every other value written to
+# Vault is treated as secret (fail closed); these would only blank out ordinary words
+# ("postgres") all over logs and object names.
+NON_SECRET_KEYS = frozenset({"username", "user", "login", "host", "hostname", "port", "url",
+                             "database", "db", "name", "email"})
+
+
+def secret_values(values: dict[str, str]) -> list[str]:
+    return [v for k, v in values.items() if k.lower() not in NON_SECRET_KEYS]
+
+
 REDACTOR = Redactor()
 """The process-wide redactor: components register the secrets they create here."""
 

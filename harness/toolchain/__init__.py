@@ -107,6 +107,13 @@ class Toolchain:
             return ""
         return f"{component} {spec.version} is {state} ({detail})"
 
+    def file(self, component: str, name: str) -> Path:
+        """A data file shipped with a component (e.g. ESO's CRD bundle), checked cheaply."""
+        spec = self.spec(component)
+        if problem := self.problem(component):
+            raise HarnessError(f"{problem}; run: harness toolchain install --only {component}")
+        return self.cache.file_path(spec, name)
+
     def binary(self, component: str, name: str) -> Path:
         """Path of a cached binary, checked cheaply (sizes + mtimes, not hashes)."""
         spec = self.spec(component)

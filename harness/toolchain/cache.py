@@ -50,6 +50,16 @@ class BinaryCache:
     def bin_path(self, spec: ComponentSpec, binary: str) -> Path:
         return self.entry_dir(spec) / "bin" / binary
 
+    def file_path(self, spec: ComponentSpec, name: str) -> Path:
+        return self.entry_dir(spec) / "files" / name
+
+    @staticmethod
+    def members(spec: ComponentSpec) -> dict[str, tuple[str, bool]]:
+        """manifest key -> (path relative to the entry, executable?)."""
+        out = {b: (f"bin/{b}", True) for b in spec.binaries}
+        out.update({f"files/{f}": (f"files/{f}", False) for f in spec.files})
+        return out
+
     def build_dir(self, spec: ComponentSpec) -> Path:
         """The consumer Go module lives here (kept: `go build` reuses its go.sum)."""
         return self.root / "build" / f"{spec.name}-{spec.version}"
@@ -70,11 +80,13 @@ class BinaryCache:
         if manifest.get("fingerprint") != spec.fingerprint():
             return EntryState("stale", "built from another recipe", manifest)
         files: dict[str, dict] = manifest.get("files", {})
-        if set(files) != set(spec.binaries):
-            return EntryState("corrupt", "manifest lists other binaries", manifest)
+        members = self.members(spec)
+        if set(files) != set(members):
+            return EntryState("corrupt", "manifest lists other files", manifest)
 
         def verify(name: str) -> str:
-            path = entry / "bin" / name
+            rel, executable = members[name]
+            path = entry / rel
             want = files[name]
             if not path.is_file():
                 return f"{name}: missing"
@@ -84,7 +96,7 @@ class BinaryCache:
                 return f"{name}: modified since it was cached"
             if deep and sha256_file(path) != want["sha256"]:
                 return f"{name}: checksum mismatch"
-            if not os.access(path, os.X_OK):
+            if executable and not os.access(path, os.X_OK):
                 return f"{name}: not executable"
             return ""
 
@@ -101,11 +113,12 @@ class BinaryCache:
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "bin").mkdir(parents=True)
         files = {}
-        for name in spec.binaries:
-            src = staged_bin / name
-            dst = tmp / "bin" / name
+        for name, (rel, executable) in self.members(spec).items():
+            src = staged_bin / (name if executable else rel)
+            dst = tmp / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-            dst.chmod(0o755)
+            dst.chmod(0o755 if executable else 0o644)
             st = dst.stat()
             files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
                            "sha256": sha256_file(dst)}

@@ -90,6 +90,7 @@ class GoBuilder:
         spec = self.spec
         info = json.loads(self._go("mod", "download", "-json", f"{spec.module}@{spec.version}",
                                    step="download module"))
+        self.module_dir = Path(info["Dir"])
         parsed = json.loads(self._go("mod", "edit", "-json", info["GoMod"], step="read go.mod"))
         out: list[tuple[str, str]] = []
         for rep in parsed.get("Replace") or []:
@@ -119,6 +120,17 @@ class GoBuilder:
         self._go("mod", "edit", *edits, step="write consumer go.mod")
         self._go("mod", "tidy", step="go mod tidy (downloads)")
 
+    def copy_files(self, out_dir: Path) -> None:
+        """Files the module ships that we need at run time (CRDs), from its module dir."""
+        for name, rel in self.spec.files.items():
+            src = self.module_dir / rel
+            if not src.is_file():
+                raise ToolchainError(self.spec.name, f"{self.spec.module}@{self.spec.version} "
+                                     f"has no {rel}")
+            dst = out_dir / "files" / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+
     def build(self, out_dir: Path) -> None:
         spec = self.spec
         xflags = " ".join(
@@ -137,4 +149,5 @@ def build_go_component(spec: ComponentSpec, workdir: Path, log_path: Path,
     builder.prepare()
     staged = Path(tempfile.mkdtemp(prefix=f"heracles-{spec.name}-"))
     builder.build(staged)
+    builder.copy_files(staged)
     return staged, {"go_version": go_version()}

@@ -29,12 +29,16 @@ class ComponentSpec:
     ldflags_x: dict[str, str] = field(default_factory=dict)
     package: str = ""
     packages: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
     smoke: tuple[str, ...] = ()
     smoke_expect: str = ""
 
     def fingerprint(self) -> str:
-        """Hash of the recipe: a cache entry built from another recipe is stale."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        """Hash of the recipe: a cache entry built from another recipe is stale. Empty
+        fields are left out, so adding an optional field to the lock schema does not
+        invalidate every cache entry."""
+        recipe = {k: v for k, v in asdict(self).items() if v not in ((), {}, "", False)}
+        blob = json.dumps(recipe, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -95,6 +99,7 @@ def load_lock(path: Path | None = None) -> Lock:
             ldflags_x=dict(entry.get("ldflags_x", {})),
             package=entry.get("package", ""),
             packages=tuple(entry.get("packages", ())),
+            files=dict(entry.get("files", {})),
             smoke=tuple(entry.get("smoke", ())),
             smoke_expect=entry.get("smoke_expect", ""),
         )

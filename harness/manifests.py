@@ -1,0 +1,229 @@
+"""`harness apply`: load → validate everything → rewrite in-cluster addresses → apply.
+
+Nothing is applied unless every document is valid: a YAML error names the file and line,
+an unknown kind or a missing CRD names the object. CustomResourceDefinitions in the same
+input count as known kinds; they are applied (and awaited until Established) before the
+objects that need them. Service addresses such as
+`http://vault.vault.svc.cluster.local:8200` are rewritten through the platform's service
+map in memory — logged, the files untouched — and the rest is server-side applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+
+FIELD_MANAGER = "heracles-harness"
+SUFFIXES = (".yaml", ".yml")
+
+
+class ManifestError(HarnessError):
+    """Invalid input; the message lists every problem with its file and object."""
+
+
+@dataclass
+class Document:
+    source: str
+    line: int
+    obj: dict[str, Any]
+    rewrites: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str | None:
+        return (self.obj.get("metadata") or {}).get("namespace")
+
+    @property
+    def ref(self) -> str:
+        ns = f" in namespace {self.namespace}" if self.namespace else ""
+        return f"{self.kind or '?'}/{self.name or '?'}{ns} ({self.source}:{self.line})"
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file())
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ManifestError(f"{p}: no such file or directory")
+    return out
+
+
+def load(paths: Iterable[Path]) -> list[Document]:
+    """Every YAML document of every file (directories recursively); YAML errors -> file:line."""
+    docs: list[Document] = []
+    problems: list[str] = []
+    for f in _files(paths):
+        text = f.read_text()
+        try:
+            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+            objs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{f}:{mark.line + 1}" if mark else str(f)
+            problems.append(f"{where}: YAML error: {getattr(exc, 'problem', exc)}")
+            continue
+        for node, obj in zip(nodes, objs, strict=True):
+            if obj is None:
+                continue
+            line = node.start_mark.line + 1 if node is not None else 1
+            if not isinstance(obj, dict):
+                problems.append(f"{f}:{line}: a document must be a mapping, got "
+                                f"{type(obj).__name__}")
+                continue
+            if obj.get("kind", "").endswith("List") and "items" in obj:
+                docs += [Document(str(f), line, item) for item in obj["items"]]
+            else:
+                docs.append(Document(str(f), line, obj))
+    if problems:
+        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+    return docs
+
+
+def crd_kinds(docs: list[Document]) -> dict[tuple[str, str], bool]:
+    """(apiVersion, kind) -> namespaced, for the CRDs in this input."""
+    out = {}
+    for d in docs:
+        if d.kind == "CustomResourceDefinition":
+            spec = d.obj.get("spec", {})
+            group, kind = spec.get("group"), spec.get("names", {}).get("kind")
+            for v in spec.get("versions", []):
+                if v.get("served"):
+                    out[(f"{group}/{v['name']}", kind)] = spec.get("scope") == "Namespaced"
+    return out
+
+
+def validate(docs: list[Document], dyn: Any) -> None:
+    """Check every document against the live API (and the input's own CRDs)."""
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    own = crd_kinds(docs)
+    in_input_ns = {d.name for d in docs if d.kind == "Namespace"}
+    problems: list[str] = []
+    existing_ns: set[str] | None = None
+    for d in docs:
+        if not d.api_version or not d.kind:
+            problems.append(f"{d.ref}: missing apiVersion or kind")
+            continue
+        if not d.name:
+            problems.append(f"{d.ref}: missing metadata.name")
+            continue
+        if (d.api_version, d.kind) in own:
+            namespaced = own[(d.api_version, d.kind)]
+        else:
+            try:
+                res = dyn.resources.get(api_version=d.api_version, kind=d.kind)
+            except ResourceNotFoundError:
+                group = d.api_version.split("/")[0] if "/" in d.api_version else "core"
+                problems.append(
+                    f"{d.ref}: the cluster does not serve kind {d.kind} in {d.api_version} "
+                    f"(unknown kind, wrong API version, or the CRD for group {group} is not "
+                    "installed)")
+                continue
+            namespaced = bool(res.namespaced)
+        if namespaced:
+            ns = d.namespace or "default"
+            if existing_ns is None:
+                core = dyn.resources.get(api_version="v1", kind="Namespace")
+                existing_ns = {n.metadata.name for n in core.get().items}
+            if ns not in existing_ns and ns not in in_input_ns:
+                problems.append(f"{d.ref}: namespace {ns!r} does not exist")
+        elif d.namespace:
+            problems.append(f"{d.ref}: kind {d.kind} is cluster-scoped but has a namespace")
+    if problems:
+        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+
+
+def rewrite(docs: list[Document], service_map: dict[str, str]) -> list[Document]:
+    """Copies of the documents with in-cluster service addresses made local."""
+    ordered = sorted(service_map.items(), key=lambda kv: len(kv[0]), reverse=True)
+
+    def walk(value: Any, doc: Document) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, doc) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, doc) for v in value]
+        if isinstance(value, str):
+            for remote, local in ordered:
+                if value == remote or value.startswith(remote.rstrip("/") + "/"):
+                    doc.rewrites.append((value, local + value[len(remote):]))
+                    return local + value[len(remote):]
+        return value
+
+    out = []
+    for d in docs:
+        copy_doc = Document(d.source, d.line, {})
+        copy_doc.obj = walk(copy.deepcopy(d.obj), copy_doc)
+        out.append(copy_doc)
+    return out
+
+
+def _wait_established(dyn: Any, names: list[str], timeout: float = 60) -> None:
+    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
+                             kind="CustomResourceDefinition")
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while pending:
+        still = []
+        for name in pending:
+            conds = crds.get(name=name).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conds):
+                still.append(name)
+        pending = still
+        if pending and time.monotonic() > deadline:
+            raise HarnessError(f"CRDs not Established within {timeout:.0f}s: {pending}")
+        if pending:
+            time.sleep(0.2)
+
+
+def apply(docs: list[Document], dyn: Any, log: Callable[[str], None] = lambda _m: None) -> None:
+    """Server-side apply: Namespaces and CRDs first (awaited), then everything else."""
+    first = [d for d in docs if d.kind in ("Namespace", "CustomResourceDefinition")]
+    rest = [d for d in docs if d not in first]
+    for batch in (first, rest):
+        for d in batch:
+            res = dyn.resources.get(api_version=d.api_version, kind=d.kind)
+            ns = (d.namespace or "default") if res.namespaced else None
+            body = copy.deepcopy(d.obj)
+            if ns:
+                body.setdefault("metadata", {})["namespace"] = ns
+            res.server_side_apply(body=body, name=d.name, namespace=ns,
+                                  field_manager=FIELD_MANAGER, force_conflicts=True)
+            log(f"applied {d.kind}/{d.name}" + (f" -n {ns}" if ns else ""))
+        crds = [d.name for d in batch if d.kind == "CustomResourceDefinition"]
+        if crds:
+            _wait_established(dyn, crds)
+            dyn.resources.invalidate_cache()
+
+
+def apply_paths(paths: Iterable[Path], dyn: Any, service_map: dict[str, str],
+                log: Callable[[str], None] = lambda _m: None) -> list[Document]:
+    docs = load(paths)
+    validate(docs, dyn)
+    local = rewrite(docs, service_map)
+    for d in local:
+        for old, new in d.rewrites:
+            log(f"{d.ref}: {old} -> {new} (service map)")
+    apply(local, dyn, log)
+    return local
