@@ -140,7 +140,7 @@ def test_a_binary_that_does_not_run_as_expected_is_not_cached(tmp_path):
     lock_path = tmp_path / "lock.toml"
     lock_path.write_text(lock_text)
     tc = Toolchain(tmp_path / "cache", load_lock(lock_path))
-    with pytest.raises(HarnessError, match="smoke test `toxiproxy-server --version` did not "
-                                           "print 'v9.9.9'"):
+    with pytest.raises(HarnessError, match=r"smoke test `toxiproxy-server --version` did not "
+                                           r"print 'v9\.9\.9'"):
         tc.install(["toxiproxy"], Reporter())
     assert tc.cache.check(tc.spec("toxiproxy")).state == "missing"
