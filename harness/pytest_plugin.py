@@ -131,3 +131,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = diagnostics.collect(funcargs["platform"], funcargs.get("kube"),
                                    funcargs.get("namespace"))
         report.sections.append(("heracles diagnostics", text))
+
+
+@pytest.fixture(scope="session")
+def vault(platform: object) -> object:
+    """The environment's Vault (OpenBao): `vault.client()` is an hvac client with the
+    root token; `vault.kv_put(path, k=v)` / `vault.kv_get(path)` as the runbook does."""
+    from harness.platform import Platform
+
+    assert isinstance(platform, Platform)
+    return platform.component("vault")
+
+
+@pytest.fixture(scope="session")
+def eso(platform: object, kube: object) -> object:
+    """ESO helpers: apply, force_sync(ns, name), wait_synced, secret_value, metric."""
+    from harness.secrets_sync import ExternalSecrets
+
+    return ExternalSecrets(platform, kube)
+
+
+@pytest.fixture(scope="session")
+def cluster_secret_store(platform: object, eso: object) -> str:
+    """The spec's ClusterSecretStore `vault-cluster-backend`, applied from fixtures/."""
+    from harness.platform import Platform
+    from harness.secrets_sync import ExternalSecrets
+
+    assert isinstance(platform, Platform) and isinstance(eso, ExternalSecrets)
+    eso.apply(platform.settings.fixtures_dir / "gitops" / "secrets" /
+              "cluster-secret-store.yaml")
+    return "vault-cluster-backend"

@@ -1,0 +1,137 @@
+"""Helpers that read like the runbook: apply an ExternalSecret, force-sync it, read the
+Secret it produces, judge its status. Used by the `eso` fixture and the drills."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+
+from harness import manifests
+from harness.wait import Hopeless, eventually
+
+GROUP = "external-secrets.io"
+
+
+class ExternalSecrets:
+    """The ESO side of a scenario, bound to one environment."""
+
+    def __init__(self, platform: Any, kube: Any) -> None:
+        self.platform = platform
+        self.kube = kube
+        self.dyn = DynamicClient(kube.api_client)
+
+    # ---- applying ------------------------------------------------------------------------
+    def apply(self, path: Path | str, namespace: str | None = None,
+              mutate: Callable[[dict], None] | None = None) -> list[manifests.Document]:
+        """Apply a fixture file (validated, service-mapped), optionally into a namespace."""
+        docs = manifests.load([Path(path)])
+        for d in docs:
+            if namespace and d.kind not in ("ClusterSecretStore", "Namespace"):
+                d.obj.setdefault("metadata", {})["namespace"] = namespace
+            if mutate:
+                mutate(d.obj)
+        manifests.validate(docs, self.dyn)
+        local = manifests.rewrite(docs, self.platform.service_map())
+        manifests.apply(local, self.dyn)
+        return local
+
+    def apply_object(self, obj: dict, namespace: str) -> None:
+        body = copy.deepcopy(obj)
+        body.setdefault("metadata", {})["namespace"] = namespace
+        doc = manifests.Document("<test>", 1, body)
+        manifests.validate([doc], self.dyn)
+        manifests.apply(manifests.rewrite([doc], self.platform.service_map()), self.dyn)
+
+    # ---- reading -------------------------------------------------------------------------
+    def get(self, namespace: str, name: str, version: str = "v1beta1") -> dict:
+        return dict(self.kube.custom.get_namespaced_custom_object(
+            GROUP, version, namespace, "externalsecrets", name))
+
+    def condition(self, namespace: str, name: str) -> dict | None:
+        conds = self.get(namespace, name).get("status", {}).get("conditions", [])
+        ready = [c for c in conds if c.get("type") == "Ready"]
+        return ready[0] if ready else None
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            sec = self.kube.core.read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return (self.secret_data(namespace, name) or {}).get(key)
+
+    # ---- waiting -------------------------------------------------------------------------
+    def wait_synced(self, namespace: str, name: str, timeout: float = 30) -> dict:
+        """Ready=True/SecretSynced; a SecretSyncedError is not hopeless at once (ESO
+        retries), but its message is what the timeout reports."""
+
+        def synced() -> dict | None:
+            cond = self.condition(namespace, name)
+            if cond and cond.get("status") == "True" and cond.get("reason") == "SecretSynced":
+                return cond
+            raise AssertionError(f"Ready condition is {cond}")
+
+        return eventually(synced, timeout=timeout,
+                          description=f"ExternalSecret {namespace}/{name} SecretSynced")
+
+    def wait_error(self, namespace: str, name: str, timeout: float = 30) -> dict:
+        def failed() -> dict | None:
+            cond = self.condition(namespace, name)
+            if cond and cond.get("status") == "False":
+                return cond
+            raise AssertionError(f"Ready condition is {cond}")
+
+        return eventually(failed, timeout=timeout,
+                          description=f"ExternalSecret {namespace}/{name} reports an error")
+
+    def wait_value(self, namespace: str, name: str, key: str, expected: str,
+                   timeout: float = 30) -> float:
+        """Seconds until Secret[key] == expected."""
+        t0 = time.monotonic()
+
+        def arrived() -> bool:
+            value = self.secret_value(namespace, name, key)
+            if value == expected:
+                return True
+            raise AssertionError(f"{name}[{key}] not the expected value yet")
+
+        eventually(arrived, timeout=timeout, interval=0.05,
+                   description=f"Secret {namespace}/{name}[{key}] updated")
+        return time.monotonic() - t0
+
+    # ---- the runbook ---------------------------------------------------------------------
+    def force_sync(self, namespace: str, name: str) -> None:
+        """`kubectl annotate externalsecret <name> -n <ns> force-sync="$(date +%s)"`."""
+        self.kube.kubectl("annotate", "externalsecret", name, "-n", namespace,
+                          f"force-sync={time.time_ns()}", "--overwrite")
+
+    def events(self, namespace: str, name: str) -> list[str]:
+        evs = self.kube.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}").items
+        return [f"{e.reason}: {e.message}" for e in evs]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of an ESO metric's samples matching labels (from its /metrics)."""
+        from harness.runtime.probes import http_get
+
+        status, body = http_get(self.platform.component("eso").address)
+        if status != 200:
+            raise Hopeless(f"ESO metrics endpoint answered {status}")
+        total = 0.0
+        for line in body.decode().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
