@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Hopeless", "Platform", "Settings", "WaitTimeout", "eventually"]
+__all__ = ["Hopeless", "Platform", "Settings", "WaitTimeout", "consistently", "eventually"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
         from harness.settings import Settings
 
         return Settings
-    if name in ("eventually", "Hopeless", "WaitTimeout"):
+    if name in ("eventually", "consistently", "Hopeless", "WaitTimeout"):
         from harness import wait
 
         return getattr(wait, name)

@@ -76,7 +76,7 @@ class ExternalSecrets:
         """Ready=True/SecretSynced; a SecretSyncedError is not hopeless at once (ESO
         retries), but its message is what the timeout reports."""
 
-        def synced() -> dict | None:
+        def synced() -> dict:
             cond = self.condition(namespace, name)
             if cond and cond.get("status") == "True" and cond.get("reason") == "SecretSynced":
                 return cond
@@ -86,7 +86,7 @@ class ExternalSecrets:
                           description=f"ExternalSecret {namespace}/{name} SecretSynced")
 
     def wait_error(self, namespace: str, name: str, timeout: float = 30) -> dict:
-        def failed() -> dict | None:
+        def failed() -> dict:
             cond = self.condition(namespace, name)
             if cond and cond.get("status") == "False":
                 return cond

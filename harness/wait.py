@@ -102,3 +102,26 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
             f"{desc}: not true within {timeout:.1f}s (last: {last[0]})")) from None
     _record(desc, time.monotonic() - started, "passed")
     return value
+
+
+def consistently(check: Callable[[], object], duration: float, interval: float = 0.2,
+                 description: str | None = None) -> None:
+    """`check` must pass (not raise, not return None/False) at every poll for `duration`
+    seconds — the negative twin of eventually(): "the change does NOT arrive"."""
+    desc = description or getattr(check, "__name__", "check")
+    started = time.monotonic()
+    while True:
+        try:
+            value = check()
+        except AssertionError as exc:
+            _record(str(desc), time.monotonic() - started, "broken")
+            raise WaitTimeout(redact(f"{desc}: stopped holding after "
+                                     f"{time.monotonic() - started:.1f}s: {exc}")) from None
+        if _not_passed(value):
+            _record(str(desc), time.monotonic() - started, "broken")
+            raise WaitTimeout(redact(f"{desc}: stopped holding after "
+                                     f"{time.monotonic() - started:.1f}s (returned {value!r})"))
+        if time.monotonic() - started >= duration:
+            _record(str(desc), time.monotonic() - started, "held")
+            return
+        time.sleep(interval)

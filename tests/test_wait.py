@@ -46,3 +46,14 @@ def test_timeout_message_is_redacted():
     with pytest.raises(WaitTimeout) as exc:
         eventually(check, timeout=0.1, interval=0.05)
     assert "eyJhbGciOi" not in str(exc.value)
+
+
+def test_consistently_holds_or_reports_when_it_broke():
+    from harness.wait import consistently
+
+    consistently(lambda: True, duration=0.2, interval=0.05)
+    t0 = time.monotonic()
+    values = iter([True, True, False])
+    with pytest.raises(WaitTimeout, match="stopped holding"):
+        consistently(lambda: next(values), duration=10, interval=0.01, description="x")
+    assert time.monotonic() - t0 < 1

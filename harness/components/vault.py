@@ -137,6 +137,22 @@ class Vault(Component):
         self.client().secrets.kv.v2.create_or_update_secret(
             path=path, secret=values, mount_point=mount_point)
 
+    def kv_delete_tree(self, prefix: str, mount_point: str = "secret") -> None:
+        """Delete every key (all versions) under prefix/."""
+        import hvac
+
+        kv = self.client().secrets.kv.v2
+        try:
+            keys = kv.list_secrets(path=prefix, mount_point=mount_point)["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            return
+        for key in keys:
+            if key.endswith("/"):
+                self.kv_delete_tree(f"{prefix}/{key.rstrip('/')}", mount_point)
+            else:
+                kv.delete_metadata_and_all_versions(path=f"{prefix}/{key}",
+                                                    mount_point=mount_point)
+
     def kv_get(self, path: str, mount_point: str = "secret") -> dict[str, str] | None:
         import hvac
 
