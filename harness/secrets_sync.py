@@ -121,7 +121,7 @@ class ExternalSecrets:
             namespace, field_selector=f"involvedObject.name={name}").items
         return [f"{e.reason}: {e.message}" for e in evs]
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, metric: str, /, **labels: str) -> float:
         """Sum of an ESO metric's samples matching labels (from its /metrics)."""
         from harness.runtime.probes import http_get
 
@@ -130,7 +130,7 @@ class ExternalSecrets:
             raise Hopeless(f"ESO metrics endpoint answered {status}")
         total = 0.0
         for line in body.decode().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
+            if not line.startswith(metric + "{") and not line.startswith(metric + " "):
                 continue
             if all(f'{k}="{v}"' in line for k, v in labels.items()):
                 total += float(line.rsplit(" ", 1)[1])
