@@ -80,10 +80,53 @@ def build_times(toolchain: Toolchain) -> dict[str, float | None]:
             if s.source != "debian"}
 
 
-def run_bench(settings: Settings, log: Log, repeat: int = 3) -> dict[str, Any]:
+def rotation_latency(plat: Platform, rotations: int, log: Log) -> list[float]:
+    """Vault write -> force-sync -> Secret updated, seconds, `rotations` times."""
+    from kubernetes import client
+
+    from harness.kubeclient import KubeClient
+    from harness.secrets_sync import ExternalSecrets, make_test_store
+
+    kube = KubeClient(plat.kubeconfig, str(plat.toolchain.binary("kubernetes", "kubectl")))
+    eso = ExternalSecrets(plat, kube)
+    vault = plat.component("vault")
+    ns = "heracles-bench"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    store = make_test_store(vault, eso, ns)
+    key = f"{store['prefix']}/rotation"
+    vault.kv_put(key, password="r0")  # type: ignore[attr-defined]
+    eso.apply_object({
+        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+        "metadata": {"name": "rotation"},
+        "spec": {"refreshInterval": "1h", "target": {"name": "rotation"},
+                 "secretStoreRef": {"name": store["store"], "kind": "SecretStore"},
+                 "data": [{"secretKey": "password",
+                           "remoteRef": {"key": key, "property": "password"}}]}}, ns)
+    eso.wait_value(ns, "rotation", "password", "r0", timeout=60)
+    out = []
+    for i in range(1, rotations + 1):
+        t0 = time.monotonic()
+        vault.kv_put(key, password=f"r{i}")  # type: ignore[attr-defined]
+        eso.force_sync(ns, "rotation")
+        eso.wait_value(ns, "rotation", "password", f"r{i}", timeout=30)
+        out.append(time.monotonic() - t0)
+    log(f"{rotations} rotations: median {statistics.median(out):.2f}s")
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run_bench(settings: Settings, log: Log, repeat: int = 3,
+              rotations: int = 20) -> dict[str, Any]:
     toolchain = Toolchain(settings.cache_dir)
     starts, attaches, rss, per_component = [], [], [], []
-    floors = []
+    floors: list[dict[str, float]] = []
+    stack_starts: list[float] = []
+    stack_rss: list[float] = []
+    latencies: list[float] = []
     for i in range(repeat):
         with tempfile.TemporaryDirectory(prefix="heracles-bench-") as tmp:
             s = settings.with_(state_dir=Path(tmp) / "state")
@@ -103,6 +146,19 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="heracles-floor-") as tmp:
             log(f"run {i + 1}/{repeat}: envtest floor (etcd + kube-apiserver)")
             floors.append(envtest_floor(settings, toolchain, Path(tmp)))
+        with tempfile.TemporaryDirectory(prefix="heracles-bench-") as tmp:
+            s = settings.with_(state_dir=Path(tmp) / "state", profile="dev")
+            plat = Platform(s, toolchain)
+            log(f"run {i + 1}/{repeat}: dev secrets stack (control plane + Vault + ESO)")
+            plat.up(mode="session")
+            try:
+                stack_starts.append(plat.timings["total"])
+                time.sleep(2)
+                stack_rss.append(plat.rss_bytes() / MiB)
+                if i == 0 and rotations:
+                    latencies = rotation_latency(plat, rotations, log)
+            finally:
+                plat.down()
 
     floor_start = statistics.median(f["start_s"] for f in floors)
     floor_rss = statistics.median(f["rss_mib"] for f in floors)
@@ -121,6 +177,15 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3) -> dict[str, Any]:
             "control_plane_start": figure(starts, "s", floor_start, 5.0),
             "attach_reused_environment": figure(attaches, "s", floor_start, 1.0),
             "total_rss_all_components": figure(rss, "MiB", floor_rss, None),
+            "dev_secrets_stack_start": figure(stack_starts, "s", floor_start, 6.0),
+            "dev_secrets_stack_rss": figure(stack_rss, "MiB", floor_rss, 2048.0),
+        },
+        "rotation_force_sync_latency_s": {
+            "count": len(latencies),
+            "p50": round(percentile(latencies, 0.5), 3) if latencies else None,
+            "p95": round(percentile(latencies, 0.95), 3) if latencies else None,
+            "max": round(max(latencies), 3) if latencies else None,
+            "goal": {"p50": 1.0, "p95": 2.0},
         },
         "floor_envtest": {"start_s": round(floor_start, 3), "rss_mib": round(floor_rss, 1)},
         "start_breakdown_s": {k: round(statistics.median(d[k] for d in per_component), 3)
@@ -141,6 +206,10 @@ def render(report: dict[str, Any]) -> Any:
             f"≤ {f['target']}{f['unit']} " + ("[green]met[/]" if f["met"] else "[red]missed[/]"))
         table.add_row(name, f"{f['median']}{f['unit']}", f"{f['min']}-{f['max']}",
                       f"{f['floor']}{f['unit']}", f"{f['ratio_to_floor']}x", target)
+    rot = report["rotation_force_sync_latency_s"]
+    if rot["count"]:
+        table.add_row("rotation (write -> force-sync -> Secret)", f"p50 {rot['p50']}s",
+                      f"p95 {rot['p95']}s", "", "", "goal p50 <= 1s, p95 <= 2s")
     builds = Table(title="toolchain: seconds of the build that produced each cache entry")
     builds.add_column("component")
     builds.add_column("build")

@@ -168,32 +168,14 @@ def vault_store(platform: object, vault: object, eso: object,
                 namespace: str) -> Iterator[dict]:
     """A namespaced SecretStore `vault` for this test's own Vault paths
     (secret/<namespace>/...), with its own least-privilege policy and kubernetes-auth
-    role bound to ESO's ServiceAccount — so a test can rotate or break access to its
-    paths without touching the spec's store or anyone else's secrets. A namespaced
-    SecretStore may only use a ServiceAccount of its own namespace: `vault-reader`."""
-    from kubernetes import client as k8s
+    role — so a test can rotate or break access to its paths without touching the spec's
+    store or anyone else's secrets (see secrets_sync.make_test_store)."""
+    from harness.secrets_sync import ExternalSecrets, make_test_store
 
-    from harness.components.vault import Vault
-    from harness.secrets_sync import ExternalSecrets
-
-    assert isinstance(vault, Vault) and isinstance(eso, ExternalSecrets)
-    name = f"t-{namespace}"
-    eso.kube.core.create_namespaced_service_account(namespace, k8s.V1ServiceAccount(
-        metadata=k8s.V1ObjectMeta(name="vault-reader")))
-    vault.write_policy(name, f'path "secret/data/{namespace}/*" {{\n'
-                             '  capabilities = ["read"]\n}\n')
-    vault.write_kubernetes_role(name, "vault-reader", namespace, [name])
-    eso.apply_object({
-        "apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore",
-        "metadata": {"name": "vault"},
-        "spec": {"provider": {"vault": {
-            "server": "http://vault.vault.svc.cluster.local:8200", "path": "secret",
-            "version": "v2", "auth": {"kubernetes": {
-                "mountPath": "kubernetes", "role": name,
-                "serviceAccountRef": {"name": "vault-reader"}}}}}},
-    }, namespace)
-    yield {"store": "vault", "prefix": namespace, "role": name, "policy": name}
-    client = vault.client()
-    client.sys.delete_policy(name)
-    client.delete(f"auth/kubernetes/role/{name}")
-    vault.kv_delete_tree(namespace)
+    assert isinstance(eso, ExternalSecrets)
+    store = make_test_store(vault, eso, namespace)
+    yield store
+    client = vault.client()  # type: ignore[attr-defined]
+    client.sys.delete_policy(store["policy"])
+    client.delete(f"auth/kubernetes/role/{store['role']}")
+    vault.kv_delete_tree(namespace)  # type: ignore[attr-defined]

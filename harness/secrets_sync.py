@@ -19,6 +19,28 @@ from harness.wait import Hopeless, eventually
 GROUP = "external-secrets.io"
 
 
+def make_test_store(vault: Any, eso: ExternalSecrets, namespace: str) -> dict[str, str]:
+    """SecretStore `vault` in `namespace` reading secret/<namespace>/* only: its own
+    ServiceAccount (a namespaced store may only use one of its namespace), policy and
+    kubernetes-auth role. Returns the names, for scenarios that break or restore them."""
+    name = f"t-{namespace}"
+    eso.kube.core.create_namespaced_service_account(namespace, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="vault-reader")))
+    vault.write_policy(name, f'path "secret/data/{namespace}/*" {{\n'
+                             '  capabilities = ["read"]\n}\n')
+    vault.write_kubernetes_role(name, "vault-reader", namespace, [name])
+    eso.apply_object({
+        "apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {
+            "server": "http://vault.vault.svc.cluster.local:8200", "path": "secret",
+            "version": "v2", "auth": {"kubernetes": {
+                "mountPath": "kubernetes", "role": name,
+                "serviceAccountRef": {"name": "vault-reader"}}}}}},
+    }, namespace)
+    return {"store": "vault", "prefix": namespace, "role": name, "policy": name}
+
+
 class ExternalSecrets:
     """The ESO side of a scenario, bound to one environment."""
 

@@ -1,0 +1,57 @@
+"""`harness apply` on bad input: a specific error naming the file/object, nothing applied."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: should-not-exist\n"
+
+
+def apply(platform, *paths: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HERACLES_STATE_DIR": str(platform.state.root),
+           "HERACLES_REGISTRY_DIR": str(platform.settings.registry_dir)}
+    return subprocess.run([sys.executable, "-m", "harness.cli", "apply", *map(str, paths)],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n",
+     "Widget/w (BAD:1): the cluster does not serve kind Widget in v1"),
+    ("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: r\n",
+     "the CRD for group monitoring.coreos.com is not installed"),
+    ("apiVersion: external-secrets.io/v9\nkind: ExternalSecret\nmetadata:\n  name: e\n",
+     "does not serve kind ExternalSecret in external-secrets.io/v9"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: nowhere\n",
+     "namespace 'nowhere' does not exist"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "missing metadata.name"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+     "BAD:5: YAML error: did not find expected ',' or ']'"),
+])
+def test_bad_input_names_the_object_and_applies_nothing(platform, kube, tmp_path, body,
+                                                        message):
+    good = tmp_path / "a-good.yaml"
+    good.write_text(GOOD_CM)
+    bad = tmp_path / "b-bad.yaml"
+    bad.write_text(body)
+    res = apply(platform, good, bad)
+    assert res.returncode == 2
+    assert message.replace("BAD", str(bad)) in res.stderr
+    assert "Traceback" not in res.stderr
+    names = [c.metadata.name for c in kube.core.list_namespaced_config_map("default").items]
+    assert "should-not-exist" not in names
+
+
+def test_apply_rewrites_the_vault_address_and_logs_it(platform, kube, eso):
+    res = apply(platform, platform.settings.fixtures_dir / "gitops" / "secrets" /
+                "cluster-secret-store.yaml")
+    assert res.returncode == 0, res.stderr
+    vault = platform.component("vault").address
+    assert f"http://vault.vault.svc.cluster.local:8200 -> {vault} (service map)" in res.stderr
+    css = kube.custom.get_cluster_custom_object(
+        "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
+    assert css["spec"]["provider"]["vault"]["server"] == vault

@@ -1,0 +1,53 @@
+"""Loading and rewriting manifests (no cluster needed)."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.manifests import ManifestError, load, rewrite
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitops" / "secrets"
+
+
+def test_the_spec_fixtures_load_with_their_lines():
+    docs = load([FIXTURES])
+    kinds = sorted((d.kind, d.name) for d in docs)
+    assert kinds == [("ClusterSecretStore", "vault-cluster-backend"),
+                     ("ExternalSecret", "harbor-credentials"),
+                     ("ExternalSecret", "postgres-credentials"),
+                     ("ExternalSecret", "redis-credentials")]
+    postgres = next(d for d in docs if d.name == "postgres-credentials")
+    assert postgres.api_version == "external-secrets.io/v1beta1"
+    assert postgres.ref.endswith("postgres-credentials.yaml:4)")
+
+
+def test_yaml_errors_name_file_and_line(tmp_path):
+    good = tmp_path / "a.yaml"
+    good.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n")
+    bad = tmp_path / "b.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n")
+    with pytest.raises(ManifestError) as exc:
+        load([tmp_path])
+    assert f"{bad}:" in str(exc.value) and "YAML error" in str(exc.value)
+    assert "nothing applied" in str(exc.value)
+
+
+def test_non_mapping_documents_and_missing_paths_are_named(tmp_path):
+    f = tmp_path / "list.yaml"
+    f.write_text("- a\n- b\n")
+    with pytest.raises(ManifestError, match="a document must be a mapping"):
+        load([f])
+    with pytest.raises(ManifestError, match="no such file or directory"):
+        load([tmp_path / "missing.yaml"])
+
+
+def test_rewrite_maps_in_cluster_addresses_without_touching_the_input():
+    docs = load([FIXTURES / "cluster-secret-store.yaml"])
+    local = rewrite(docs, {"http://vault.vault.svc.cluster.local:8200": "http://127.0.0.1:1"})
+    server = local[0].obj["spec"]["provider"]["vault"]["server"]
+    assert server == "http://127.0.0.1:1"
+    assert local[0].rewrites == [("http://vault.vault.svc.cluster.local:8200",
+                                  "http://127.0.0.1:1")]
+    assert docs[0].obj["spec"]["provider"]["vault"]["server"] == \
+        "http://vault.vault.svc.cluster.local:8200"
+    assert "vault.vault.svc" in (FIXTURES / "cluster-secret-store.yaml").read_text()
