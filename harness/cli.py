@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from harness.errors import HarnessError
 from harness.progress import Reporter
 from harness.runtime.redact import redact
+from harness.runtime.state import StateDir
 from harness.settings import PROFILES, Settings, parse_components
 from harness.toolchain import Toolchain
 
@@ -73,6 +75,11 @@ def up(ctx: click.Context, profile: str | None, components: tuple[str, ...]) -> 
     from harness.platform import Platform
 
     settings = settings_from(ctx, profile=profile)
+    if profile is None and os.environ.get("HERACLES_PROFILE") is None:
+        # No profile asked for: a running environment keeps the one it has.
+        record = StateDir(settings.state_dir).load()
+        if record and record.get("status") == "up" and record.get("profile") in PROFILES:
+            settings = settings.with_(profile=record["profile"])
     platform = Platform(settings)
     platform.up(list(_components(components) or []) or None,
                 events=lambda m: err.print(f"  {m}", highlight=False))

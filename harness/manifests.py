@@ -107,7 +107,8 @@ def _parse(text: str) -> list[tuple[int, Any]]:
     try:
         while loader.check_node():
             node = loader.get_node()
-            out.append((node.start_mark.line + 1, loader.construct_document(node)))
+            if node is not None:
+                out.append((node.start_mark.line + 1, loader.construct_document(node)))
     finally:
         loader.dispose()
     return out

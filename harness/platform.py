@@ -34,8 +34,8 @@ COMPONENTS: dict[str, type[Component]] = {
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
     "dev": ("etcd", "kube", "vault", "eso"),
-    "staging": ("etcd", "kube"),
-    "prod": ("etcd", "kube"),
+    "staging": ("etcd", "kube", "vault", "eso"),
+    "prod": ("etcd", "kube", "vault", "eso"),
 }
 
 
@@ -78,6 +78,13 @@ class Platform:
                        registry=self.registry, pki=PKI(self.state.pki_dir),
                        run_id=self.record["run_id"], ports=self.record.setdefault("ports", {}),
                        record=self.record)
+
+    def _adopt(self, record: dict[str, Any]) -> None:
+        """Take over a recorded environment: its profile decides its shape (ports, nodes),
+        whatever profile this invocation was given by default."""
+        self.record = record
+        if record.get("profile") in PROFILE_COMPONENTS:
+            self.settings = self.settings.with_(profile=record["profile"])
 
     def _build(self, names: list[str]) -> None:
         ctx = self._context()
@@ -123,7 +130,7 @@ class Platform:
                         f"the environment in {self.state.root} runs profile "
                         f"{previous.get('profile')!r}, not {self.settings.profile!r}; run "
                         "`harness down` first or choose another --state-dir")
-                self.record = previous
+                self._adopt(previous)
                 names = resolve_components(list(dict.fromkeys(
                     [*previous.get("components", []), *names])))
             else:
@@ -188,7 +195,7 @@ class Platform:
         """Every binary of every component exists before anything starts."""
         problems: dict[str, str] = {}
         for comp in self.components.values():
-            for tool in comp.toolchain:
+            for tool in comp.tools():
                 if tool not in problems and (problem := self.toolchain.problem(tool)):
                     problems[tool] = problem
         if problems:
@@ -198,8 +205,9 @@ class Platform:
 
     def _reserve_ports(self, fresh: bool) -> None:
         ports: dict[str, int] = self.record.setdefault("ports", {})
-        spans = {k: v for c in self.components.values() for k, v in c.port_spans.items()}
-        wanted = [p for c in self.components.values() for p in c.port_names]
+        spans = {k: v for c in self.components.values()
+                 for k, v in c.wanted_ports().items() if v > 1}
+        wanted = [p for c in self.components.values() for p in c.wanted_ports()]
         if fresh:
             # Ports of an environment that went down are re-used when still free, so
             # data directories that remember addresses (etcd) stay consistent.
@@ -218,7 +226,7 @@ class Platform:
         if record is None or record.get("status") != "up":
             raise HarnessError(f"no running environment in {self.state.root}; "
                                "run `harness up` first")
-        self.record = record
+        self._adopt(record)
         self._build(record["components"])
         not_ready = [p.name for c in self.components.values() for p in c.processes()
                      if not p.ready()]
@@ -234,7 +242,7 @@ class Platform:
             if record is None:
                 events(f"no environment in {self.state.root}")
             else:
-                self.record = record
+                self._adopt(record)
                 self._build([n for n in record.get("components", []) if n in COMPONENTS])
                 for name, comp in reversed(self.components.items()):
                     comp.stop()
@@ -251,6 +259,32 @@ class Platform:
             shutil.rmtree(self.state.root)
             events(f"removed {self.state.root}")
 
+    # ---- process controls (faults use these: the state file must follow every pid) ----
+    def process(self, name: str) -> ManagedProcess:
+        for comp in self.components.values():
+            for proc in comp.processes():
+                if proc.name == name:
+                    return proc
+        raise HarnessError(f"no process {name!r} in this environment")
+
+    def _record_process(self, proc: ManagedProcess) -> None:
+        with self.state.lock():
+            self.record["processes"][proc.name] = proc.record()
+            self.state.save(self.record)
+
+    def restart_process(self, name: str) -> ManagedProcess:
+        """Graceful restart on the same data directory and ports."""
+        proc = self.process(name)
+        proc.restart()
+        self._record_process(proc)
+        return proc
+
+    def start_process(self, name: str) -> ManagedProcess:
+        proc = self.process(name)
+        proc.start()
+        self._record_process(proc)
+        return proc
+
     # ---- inspection --------------------------------------------------------------------
     def endpoints(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -265,17 +299,23 @@ class Platform:
             out["https://kubernetes.default.svc:443"] = self.kube.address
             out["https://kubernetes.default.svc"] = self.kube.address
         if "vault" in self.components:
-            vault = self.component("vault").address
+            vault = self.component("vault")
+            assert isinstance(vault, Vault)
+            hostport = vault.address.split("://", 1)[1]
             for name in ("vault.vault.svc.cluster.local", "vault.vault.svc", "vault.vault"):
-                out[f"http://{name}:8200"] = vault
-                out[f"https://{name}:8200"] = vault
+                for scheme in ("http", "https"):
+                    # HA Vault speaks TLS only: the scheme is kept, so a store written
+                    # with http:// fails as it would in the cluster. The dev server has
+                    # no TLS (the spec's "simplified TLS"): both schemes reach it.
+                    target = f"{scheme}://{hostport}" if vault.tls else vault.address
+                    out[f"{scheme}://{name}:8200"] = target
         return out
 
     def status(self) -> dict[str, Any]:
         record = self.state.load()
         if record is None:
             return {"state_dir": str(self.state.root), "status": "absent", "components": {}}
-        self.record = record
+        self._adopt(record)
         self._build([n for n in record.get("components", []) if n in COMPONENTS])
         comps = {}
         for name, comp in self.components.items():
@@ -294,7 +334,7 @@ class Platform:
         record = self.state.load()
         if record is None or record.get("status") != "up":
             raise HarnessError(f"no running environment in {self.state.root}")
-        self.record = record
+        self._adopt(record)
         self._build(record["components"])
         lines = [f"export HERACLES_STATE_DIR={self.state.root}"]
         if "kube" in self.components:
@@ -310,8 +350,10 @@ class Platform:
             bao = self.toolchain.binary("openbao", "bao")
             # The token itself is never printed: the shell reads it from its 0600 file.
             lines += [f"export VAULT_ADDR={vault.address} BAO_ADDR={vault.address}",
-                      f'export VAULT_TOKEN="$(cat {vault.root_token_file})" '
-                      'BAO_TOKEN="$VAULT_TOKEN"',
+                      f'export VAULT_TOKEN="$(cat {vault.root_token_file})"',
+                      'export BAO_TOKEN="$VAULT_TOKEN"',
+                      *([f"export VAULT_CACERT={vault.ctx.pki.ca_cert} "
+                         f"BAO_CACERT={vault.ctx.pki.ca_cert}"] if vault.tls else []),
                       f"export PATH={bao.parent}:$PATH"]
         return "\n".join(lines)
 

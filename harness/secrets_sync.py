@@ -64,9 +64,11 @@ class ExternalSecrets:
         manifests.apply(local, self.dyn)
         return local
 
-    def apply_object(self, obj: dict, namespace: str) -> None:
+    def apply_object(self, obj: dict, namespace: str | None) -> None:
+        """Apply one object (into `namespace`, unless None: cluster-scoped)."""
         body = copy.deepcopy(obj)
-        body.setdefault("metadata", {})["namespace"] = namespace
+        if namespace:
+            body.setdefault("metadata", {})["namespace"] = namespace
         doc = manifests.Document("<test>", 1, body)
         manifests.validate([doc], self.dyn)
         manifests.apply(manifests.rewrite([doc], self.platform.service_map()), self.dyn)

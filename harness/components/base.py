@@ -49,6 +49,14 @@ class Component:
         self.ctx = ctx
         self._procs: dict[str, ManagedProcess] = {}
 
+    def tools(self) -> tuple[str, ...]:
+        """Toolchain components whose binaries this component runs (preflight checks)."""
+        return self.toolchain
+
+    def wanted_ports(self) -> dict[str, int]:
+        """Port name -> span (consecutive ports) this component needs in this profile."""
+        return {n: self.port_spans.get(n, 1) for n in self.port_names}
+
     # ---- to implement ------------------------------------------------------------------
     def prepare(self) -> None:
         """Create files the processes need (certificates, configs); idempotent."""

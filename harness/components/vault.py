@@ -6,20 +6,31 @@ Development/Local column describes. The dev banner prints the unseal key and the
 token on stdout, so stdout is discarded (logs go to stderr) and the root token is chosen
 by us, passed through the environment (not argv, which `ps` shows), kept in a 0600 file
 and registered with the redactor.
+
+staging/prod: three nodes with integrated (raft) storage and TLS from the harness CA,
+joined with `retry_join`; `operator init` with 5 key shares and threshold 3, every node
+unsealed with the ORIGINAL keys (kept in `<state>/vault/init.json`, 0600, never printed).
+In front of them, the "Service": HAProxy on 127.0.0.1 in TCP (TLS passthrough) mode,
+health-checking each node with `/v1/sys/health?standbyok=true` — so, like a Kubernetes
+Service with a readiness probe, it routes only to unsealed nodes; standbys forward to the
+active node as Vault's do.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
 from harness.components.base import Component
+from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
 from harness.runtime.redact import REDACTOR, secret_values
 
-CONFIG_HCL = """\
+TELEMETRY_AND_AUDIT = """\
 # Prometheus-format metrics at /v1/sys/metrics (scraped with a token by Observability).
 telemetry {{
   prometheus_retention_time = "60s"
@@ -37,6 +48,63 @@ audit "file" "file" {{
 }}
 """
 
+NODE_HCL = """\
+# {node}: raft member of the heracles-harness Vault cluster (profile {profile}).
+ui = false
+disable_mlock = true
+api_addr = "https://127.0.0.1:{api}"
+cluster_addr = "https://127.0.0.1:{cluster}"
+cluster_name = "heracles"
+
+listener "tcp" {{
+  address = "127.0.0.1:{api}"
+  cluster_address = "127.0.0.1:{cluster}"
+  tls_cert_file = "{cert}"
+  tls_key_file = "{key}"
+}}
+
+storage "raft" {{
+  path = "{data}"
+  node_id = "{node}"
+{joins}}}
+"""
+
+RETRY_JOIN = """\
+  retry_join {{
+    leader_api_addr = "https://127.0.0.1:{api}"
+    leader_ca_cert_file = "{ca}"
+  }}
+"""
+
+HAPROXY_CFG = """\
+# The Vault Service: routes only to ready nodes (unsealed: active or standby).
+global
+  log stdout format raw local0 info
+  maxconn 512
+
+defaults
+  mode tcp
+  log global
+  option tcplog
+  timeout connect 2s
+  timeout client 120s
+  timeout server 120s
+
+frontend vault
+  bind 127.0.0.1:{port}
+  default_backend vault-nodes
+
+backend vault-nodes
+  option httpchk GET /v1/sys/health?standbyok=true
+  http-check expect status 200
+  default-server check check-ssl verify required ca-file {ca} inter 500ms fall 1 rise 1
+{servers}"""
+
+KEY_SHARES, KEY_THRESHOLD = 5, 3
+NODES = 3
+SERVICE_NAMES = ("vault", "vault.vault", "vault.vault.svc", "vault.vault.svc.cluster.local",
+                 "vault-active.vault.svc.cluster.local", "127.0.0.1", "localhost")
+
 
 class Vault(Component):
     name = "vault"
@@ -44,10 +112,45 @@ class Vault(Component):
     port_spans = {"vault.api": 2}  # bao -dev puts its cluster listener on api+1
     toolchain = ("openbao",)
 
+    # ---- shape per profile ---------------------------------------------------------------
+    @property
+    def ha(self) -> bool:
+        return self.ctx.settings.profile in ("staging", "prod")
+
+    def wanted_ports(self) -> dict[str, int]:
+        if not self.ha:
+            return super().wanted_ports()
+        ports = {f"vault-{i}.{kind}": 1 for i in range(NODES) for kind in ("api", "cluster")}
+        ports["vault.service"] = 1
+        return ports
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"vault-{i}" for i in range(NODES)] if self.ha else ["vault"]
+
+    def node_address(self, node: str) -> str:
+        if not self.ha:
+            return self.address
+        return f"https://127.0.0.1:{self.ctx.port(f'{node}.api')}"
+
     @property
     def address(self) -> str:
+        """What clients use: the dev node, or the Service in front of the HA nodes."""
+        if self.ha:
+            return f"https://127.0.0.1:{self.ctx.port('vault.service')}"
         return f"http://127.0.0.1:{self.ctx.port('vault.api')}"
 
+    @property
+    def tls(self) -> bool:
+        return self.ha
+
+    def endpoints(self) -> dict[str, str]:
+        out = {"vault": self.address}
+        if self.ha:
+            out.update({n: self.node_address(n) for n in self.node_names})
+        return out
+
+    # ---- files ---------------------------------------------------------------------------
     @property
     def _dir(self) -> Path:
         return self.ctx.state.root / "vault"
@@ -57,42 +160,244 @@ class Vault(Component):
         return self._dir / "root-token"
 
     @property
+    def init_file(self) -> Path:
+        """`operator init` output (unseal keys + root token), HA only, 0600."""
+        return self._dir / "init.json"
+
+    @property
     def audit_log(self) -> Path:
         return self.ctx.state.root / "logs" / "vault-audit.log"
+
+    def audit_log_of(self, node: str) -> Path:
+        return self.audit_log if not self.ha else \
+            self.ctx.state.root / "logs" / f"{node}-audit.log"
 
     def root_token(self) -> str:
         token = self.root_token_file.read_text().strip()
         REDACTOR.add(token)
         return token
 
+    def init_data(self) -> dict[str, Any]:
+        """{'keys': [...], 'root_token': ...} from `operator init` (HA only)."""
+        if not self.init_file.exists():
+            raise HarnessError(f"Vault is not initialized yet ({self.init_file} missing)")
+        data = json.loads(self.init_file.read_text())
+        REDACTOR.add(data["root_token"], *data["keys"], *data.get("keys_base64", []))
+        return dict(data)
+
+    def unseal_keys(self) -> list[str]:
+        return list(self.init_data()["keys"])
+
     def secret_files(self) -> list[Path]:
-        return [self.root_token_file]
+        return [self.root_token_file, self.init_file]
 
     def prepare(self) -> None:
-        if not self.root_token_file.exists():
-            # OpenBao refuses custom ids with its own prefixes (s., hvs.): a plain random id,
-            # registered with the redactor whenever it is read.
-            write_private(self.root_token_file, secrets.token_urlsafe(24).encode())
-        (self._dir / "config.hcl").write_text(CONFIG_HCL.format(audit_log=self.audit_log))
+        self._dir.mkdir(parents=True, exist_ok=True)
         self.audit_log.parent.mkdir(parents=True, exist_ok=True)
-        self.root_token()
+        if not self.ha:
+            if not self.root_token_file.exists():
+                # OpenBao refuses custom ids with its own prefixes (s., hvs.): a plain
+                # random id, registered with the redactor whenever it is read.
+                write_private(self.root_token_file, secrets.token_urlsafe(24).encode())
+            (self._dir / "config.hcl").write_text(
+                TELEMETRY_AND_AUDIT.format(audit_log=self.audit_log))
+            self.root_token()
+            return
+        pki = self.ctx.pki
+        for node in self.node_names:
+            if not pki.pair(node).cert.exists():
+                pki.issue(node, *SERVICE_NAMES, f"{node}.vault-internal", common_name=node)
+            joins = "".join(RETRY_JOIN.format(api=self.ctx.port(f"{other}.api"),
+                                              ca=pki.ca_cert)
+                            for other in self.node_names if other != node)
+            pair = pki.pair(node)
+            (self._dir / f"{node}.hcl").write_text(
+                NODE_HCL.format(node=node, profile=self.ctx.settings.profile,
+                                api=self.ctx.port(f"{node}.api"),
+                                cluster=self.ctx.port(f"{node}.cluster"),
+                                cert=pair.cert, key=pair.key, joins=joins,
+                                data=self.ctx.state.data(node))
+                + TELEMETRY_AND_AUDIT.format(audit_log=self.audit_log_of(node)))
+        servers = "".join(f"  server {n} 127.0.0.1:{self.ctx.port(f'{n}.api')}\n"
+                          for n in self.node_names)
+        (self._dir / "haproxy.cfg").write_text(HAPROXY_CFG.format(
+            port=self.ctx.port("vault.service"), ca=pki.ca_cert, servers=servers))
+
+    # ---- processes -----------------------------------------------------------------------
+    def tools(self) -> tuple[str, ...]:
+        return ("openbao", "haproxy") if self.ha else ("openbao",)
 
     def process_specs(self):
-        data = self.ctx.state.data("vault")
-        argv = [self.bin("openbao", "bao"), "server", "-dev",
-                f"-dev-listen-address=127.0.0.1:{self.ctx.port('vault.api')}",
-                "-dev-no-store-token", f"-config={self._dir / 'config.hcl'}"]
-        env = {"HOME": str(data), "BAO_DEV_ROOT_TOKEN_ID": self._token_for_env()}
-        spec = self.spec("vault", argv, http_ok(f"{self.address}/v1/sys/health"),
-                         data_dir=data, env=env)
-        spec.discard_stdout = True
-        return [spec]
+        bao = self.bin("openbao", "bao")
+        if not self.ha:
+            data = self.ctx.state.data("vault")
+            argv = [bao, "server", "-dev",
+                    f"-dev-listen-address=127.0.0.1:{self.ctx.port('vault.api')}",
+                    "-dev-no-store-token", f"-config={self._dir / 'config.hcl'}"]
+            env = {"HOME": str(data), "BAO_DEV_ROOT_TOKEN_ID": self._token_for_env()}
+            spec = self.spec("vault", argv, http_ok(f"{self.address}/v1/sys/health"),
+                             data_dir=data, env=env)
+            spec.discard_stdout = True
+            return [spec]
+        specs = []
+        ca = self.ctx.pki.ca_cert
+        for node in self.node_names:
+            data = self.ctx.state.data(node)
+            # "Up" = the API answers at all (sealed and uninitialized nodes included);
+            # init and unseal follow in after_start().
+            probe = http_ok(f"{self.node_address(node)}/v1/sys/health?uninitcode=200"
+                            "&sealedcode=200&standbycode=200&perfstandbyok=true", ca=ca)
+            specs.append(self.spec(node, [bao, "server", f"-config={self._dir / node}.hcl"],
+                                   probe, data_dir=data, env={"HOME": str(data)}))
+        # Last: the Service. It accepts connections at once; which nodes it routes to is
+        # decided by its health checks, as endpoints follow readiness.
+        return [*specs, self.service_spec()]
+
+    def service_spec(self):
+        from harness.runtime.probes import tcp_open
+
+        return self.spec("vault-service", [self.bin("haproxy", "haproxy"), "-db", "-f",
+                                           str(self._dir / "haproxy.cfg")],
+                         tcp_open(self.ctx.port("vault.service")))
 
     def _token_for_env(self) -> str:
         return self.root_token() if self.root_token_file.exists() else ""
 
+    # ---- clients -------------------------------------------------------------------------
+    def client(self, token: str | None = None, url: str | None = None) -> Any:
+        import hvac
+
+        verify: Any = str(self.ctx.pki.ca_cert) if self.tls else True
+        return hvac.Client(url=url or self.address, token=token or self.root_token(),
+                           verify=verify)
+
+    def node_client(self, node: str, token: str | None = "") -> Any:
+        import hvac
+
+        return hvac.Client(url=self.node_address(node), token=token or None,
+                           verify=str(self.ctx.pki.ca_cert) if self.tls else True)
+
+    def health(self, node: str) -> dict[str, Any]:
+        """sys/health of one node (initialized, sealed, standby), whatever its state."""
+        from harness.runtime.probes import http_get
+
+        status, body = http_get(
+            f"{self.node_address(node)}/v1/sys/health?uninitcode=200&sealedcode=200"
+            "&standbycode=200&perfstandbyok=true",
+            ca=self.ctx.pki.ca_cert if self.tls else None)
+        if status != 200:
+            raise HarnessError(f"{node}: sys/health answered {status}")
+        return dict(json.loads(body))
+
+    # ---- after start ---------------------------------------------------------------------
     def after_start(self) -> None:
-        """Seed the runbook's initial secrets (only paths that do not exist yet)."""
+        if self.ha:
+            self.initialize_and_unseal()
+            self.wait_service_ready()
+            client = self.client()
+            if "secret/" not in client.sys.list_mounted_secrets_engines().get("data", {}):
+                client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+        self.seed()
+
+    def initialize_and_unseal(self, timeout: float = 60) -> None:
+        """`operator init` (5 shares, threshold 3) once; unseal every sealed node."""
+        first = self.node_names[0]
+        if not self.health(first)["initialized"]:
+            result = self.node_client(first).sys.initialize(KEY_SHARES, KEY_THRESHOLD)
+            REDACTOR.add(result["root_token"], *result["keys"], *result["keys_base64"])
+            write_private(self.init_file, json.dumps({
+                "keys": result["keys"], "keys_base64": result["keys_base64"],
+                "root_token": result["root_token"], "shares": KEY_SHARES,
+                "threshold": KEY_THRESHOLD}).encode())
+            write_private(self.root_token_file, result["root_token"].encode())
+            self.unseal(first, timeout=timeout)
+            # Autopilot promotes a joined node to voter after it has been stable this
+            # long (10 s by default): shortened so `up` is not 10 s slower.
+            self.node_client(first, self.root_token()).write_data(
+                "sys/storage/raft/autopilot/configuration",
+                data={"server_stabilization_time": "2s", "cleanup_dead_servers": False})
+        for node in self.node_names:
+            self.unseal(node, timeout=timeout)
+        self.wait_voters(timeout)
+
+    def raft_servers(self) -> list[dict[str, Any]]:
+        data = self.client().read("sys/storage/raft/configuration")
+        return list(data["data"]["config"]["servers"])
+
+    def wait_voters(self, timeout: float = 60) -> None:
+        """Every node a raft voter: the cluster tolerates the loss of one node."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                voters = {s["node_id"] for s in self.raft_servers() if s["voter"]}
+            except Exception:  # noqa: BLE001 - leader election in progress
+                voters = set()
+            if voters == set(self.node_names):
+                return
+            if time.monotonic() > deadline:
+                raise HarnessError(f"raft voters after {timeout:.0f}s: {sorted(voters)}; "
+                                   f"expected {self.node_names}")
+            time.sleep(0.3)
+
+    def unseal(self, node: str, keys: list[str] | None = None, timeout: float = 60) -> bool:
+        """`vault operator unseal` with `keys` (default: the threshold of the original
+        keys) until unsealed. Fewer keys than the threshold leave it sealed: False, and
+        the partial progress is reset. A follower takes the keys while retry_join is
+        still reaching the leader, so refusals are retried until the deadline."""
+        import hvac
+
+        keys = self.unseal_keys()[:KEY_THRESHOLD] if keys is None else keys
+        client = self.node_client(node)
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not self.health(node)["sealed"]:
+                return True
+            try:
+                resp: dict[str, Any] = {}
+                for key in keys:
+                    resp = client.sys.submit_unseal_key(key)
+            except hvac.exceptions.VaultError as exc:
+                last = str(exc)
+                time.sleep(0.5)
+                continue
+            if resp and not resp.get("sealed", True):
+                return True
+            if len(keys) < KEY_THRESHOLD:
+                client.sys.submit_unseal_key(reset=True)
+                return False
+            time.sleep(0.3)
+        raise HarnessError(f"{node} still sealed {timeout:.0f}s after unseal ({last})")
+
+    def active_node(self) -> str | None:
+        for node in self.node_names:
+            try:
+                h = self.health(node)
+            except (HarnessError, OSError):
+                continue
+            if h["initialized"] and not h["sealed"] and not h["standby"]:
+                return node
+        return None
+
+    def wait_service_ready(self, timeout: float = 60) -> None:
+        from harness.runtime.probes import http_get
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, _ = http_get(f"{self.address}/v1/sys/health",
+                                     ca=self.ctx.pki.ca_cert)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the Vault Service {self.address} has no active node "
+                                   f"after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def seed(self) -> None:
+        """The runbook's initial secrets, written only where the path does not exist."""
         from harness.seed import parse_seed
 
         seed = self.ctx.settings.fixtures_dir / "vault" / "seed.txt"
@@ -100,14 +405,6 @@ class Vault(Component):
             for mount, path, values in parse_seed(seed):
                 if self.kv_get(path, mount) is None:
                     self.kv_put(path, mount_point=mount, **values)
-
-    def client(self, token: str | None = None) -> Any:
-        import hvac
-
-        return hvac.Client(url=self.address, token=token or self.root_token())
-
-    def endpoints(self) -> dict[str, str]:
-        return {"vault": self.address}
 
     # ---- configuration the platform performs (the spec's runbook) ------------------------
     def configure_kubernetes_auth(self, kubernetes_host: str, ca_pem: str,

@@ -46,3 +46,17 @@ def http_ok(url: str, ca: Path | None = None, cert: Path | None = None,
         return status == 200 and (expect is None or expect in body)
 
     return probe
+
+
+def tcp_open(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
+    """A probe: True when something accepts TCP connections on host:port."""
+    import socket
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    return probe

@@ -1,0 +1,129 @@
+"""Staging profile: 3-node raft Vault with TLS, initialized 5/3, behind a Service that
+routes only to ready nodes — and ESO syncing through it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import subprocess
+
+import pytest
+
+from harness import eventually
+from harness.kubeclient import KubeClient
+from harness.platform import Platform
+from harness.secrets_sync import ExternalSecrets
+from harness.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory, platform):
+    settings = Settings(profile="staging", state_dir=tmp_path_factory.mktemp("staging"),
+                        registry_dir=platform.settings.registry_dir,
+                        cache_dir=platform.settings.cache_dir)
+    plat = Platform(settings)
+    plat.up(mode="session")
+    yield plat
+    plat.down()
+
+
+@pytest.fixture(scope="module")
+def staging_kube(staging):
+    return KubeClient(staging.kubeconfig,
+                      str(staging.toolchain.binary("kubernetes", "kubectl")))
+
+
+@pytest.fixture(scope="module")
+def staging_eso(staging, staging_kube):
+    return ExternalSecrets(staging, staging_kube)
+
+
+def bao(staging, *args: str, node: str | None = None) -> subprocess.CompletedProcess[str]:
+    vault = staging.component("vault")
+    env = {"BAO_ADDR": vault.node_address(node) if node else vault.address,
+           "BAO_CACERT": str(staging.state.pki_dir / "ca.crt"),
+           "BAO_TOKEN": vault.root_token(), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    return subprocess.run([str(staging.toolchain.binary("openbao", "bao")), *args],
+                          env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_three_raft_voters_initialized_with_5_shares_threshold_3(staging):
+    status = json.loads(bao(staging, "status", "-format=json").stdout)
+    assert (status["initialized"], status["sealed"], status["n"], status["t"],
+            status["storage_type"]) == (True, False, 5, 3, "raft")
+    peers = json.loads(bao(staging, "operator", "raft", "list-peers",
+                           "-format=json").stdout)["data"]["config"]["servers"]
+    assert sorted((p["node_id"], p["voter"]) for p in peers) == [
+        ("vault-0", True), ("vault-1", True), ("vault-2", True)]
+    assert sum(p["leader"] for p in peers) == 1
+
+
+def test_unseal_keys_and_root_token_stay_in_0600_files_only(staging):
+    vault = staging.component("vault")
+    for f in (vault.init_file, vault.root_token_file):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    init = vault.init_data()
+    assert len(init["keys"]) == 5
+    texts = [p.read_text(errors="replace") for p in staging.state.root.joinpath(
+        "logs").glob("*")] + [staging.state.file.read_text()]
+    for secret in [init["root_token"], *init["keys"], *init["keys_base64"]]:
+        assert not any(secret in t for t in texts)
+
+
+def test_the_spec_store_written_with_http_fails_against_tls_vault(staging, staging_eso):
+    """The spec wants TLS for all Vault traffic, yet its store says http:// — on a TLS
+    Vault (staging), ESO cannot log in. The harness shows it instead of papering over."""
+    staging_eso.apply(staging.settings.fixtures_dir / "gitops" / "secrets" /
+                      "cluster-secret-store.yaml")
+    log = staging.state.log("external-secrets")
+    eventually(lambda: "Client sent an HTTP request to an HTTPS server" in log.read_text(),
+               timeout=60, description="ESO reports http:// against the TLS Vault")
+    css = staging_eso.kube.custom.get_cluster_custom_object(
+        "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
+    ready = [c for c in css["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert ready["status"] == "False"
+
+
+def test_a_tls_store_syncs_through_the_vault_service(staging, staging_eso, staging_kube):
+    ca = (staging.state.pki_dir / "ca.crt").read_bytes()
+    staging_eso.apply_object({
+        "apiVersion": "external-secrets.io/v1beta1", "kind": "ClusterSecretStore",
+        "metadata": {"name": "vault-tls"},
+        "spec": {"provider": {"vault": {
+            "server": "https://vault.vault.svc.cluster.local:8200", "path": "secret",
+            "version": "v2", "caBundle": base64.b64encode(ca).decode(),
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "external-secrets",
+                                    "serviceAccountRef": {"name": "external-secrets",
+                                                          "namespace": "external-secrets"}}}}}},
+    }, None)
+    staging_eso.apply(staging.settings.fixtures_dir / "gitops" / "secrets" /
+                      "redis-credentials.yaml", "default",
+                      mutate=lambda o: o["spec"]["secretStoreRef"].update(name="vault-tls"))
+    staging_eso.wait_synced("default", "redis-credentials", timeout=60)
+    assert staging_eso.secret_value("default", "redis-credentials", "password") == \
+        staging.component("vault").kv_get("redis/main")["password"]
+
+
+def test_a_restarted_node_is_sealed_and_out_of_the_service_until_unsealed(staging):
+    """Spec troubleshooting #3: a restarted node comes back sealed; fewer key shares than
+    the threshold leave it sealed; meanwhile the Service routes around it."""
+    vault = staging.component("vault")
+    active = vault.active_node()
+    standby = next(n for n in vault.node_names if n != active)
+    log = staging.state.log("vault-service")
+    staging.restart_process(standby)
+    assert vault.health(standby)["sealed"] is True
+    eventually(lambda: f"vault-nodes/{standby} is DOWN" in log.read_text(), timeout=15,
+               description=f"the Service takes {standby} out")
+    client = vault.client()
+    for _ in range(30):  # every request lands on a ready node
+        assert client.secrets.kv.v2.read_secret_version(
+            path="redis/main", mount_point="secret", raise_on_deleted_version=True)
+    assert vault.unseal(standby, keys=vault.unseal_keys()[:2]) is False
+    assert vault.health(standby)["sealed"] is True
+    assert vault.unseal(standby) is True
+    eventually(lambda: f"vault-nodes/{standby} is UP" in log.read_text(), timeout=15,
+               description=f"{standby} back in the Service")
