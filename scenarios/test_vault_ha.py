@@ -83,7 +83,7 @@ def test_the_spec_store_written_with_http_fails_against_tls_vault(staging, stagi
                timeout=60, description="ESO reports http:// against the TLS Vault")
     css = staging_eso.kube.custom.get_cluster_custom_object(
         "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
-    ready = [c for c in css["status"]["conditions"] if c["type"] == "Ready"][0]
+    ready = next(c for c in css["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
 
 
