@@ -312,10 +312,19 @@ class Vault(Component):
             write_private(self.root_token_file, result["root_token"].encode())
             self.unseal(first, timeout=timeout)
             # Autopilot promotes a joined node to voter after it has been stable this
-            # long (10 s by default): shortened so `up` is not 10 s slower.
-            self.node_client(first, self.root_token()).write_data(
-                "sys/storage/raft/autopilot/configuration",
-                data={"server_stabilization_time": "2s", "cleanup_dead_servers": False})
+            # long (10 s by default): shortened so `up` is not 10 s slower. Right after
+            # unseal the node may still be becoming active: retried.
+            import hvac
+            from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+            for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.3),
+                                    retry=retry_if_exception_type(hvac.exceptions.VaultError),
+                                    reraise=True):
+                with attempt:
+                    self.node_client(first, self.root_token()).write_data(
+                        "sys/storage/raft/autopilot/configuration",
+                        data={"server_stabilization_time": "2s",
+                              "cleanup_dead_servers": False})
         for node in self.node_names:
             self.unseal(node, timeout=timeout)
         self.wait_voters(timeout)
