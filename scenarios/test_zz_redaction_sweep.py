@@ -1,0 +1,36 @@
+"""Runs last on purpose (pytest orders files by name): after every other suite has
+seeded, rotated, broken and repaired secrets, no secret value may appear in any file the
+harness wrote in this session — logs, state, audit logs — of any environment, nor in the
+diagnostics a failed test would attach."""
+
+from __future__ import annotations
+
+from harness import diagnostics
+from harness.runtime.redact import REDACTOR
+from harness.seed import parse_seed
+
+
+def harness_files(root):
+    for path in root.rglob("*"):
+        if path.is_file() and (path.parent.name == "logs" or path.name == "environment.json"):
+            yield path
+
+
+def test_no_secret_value_in_any_harness_log_state_or_diagnostics(
+        platform, kube, namespace, tmp_path_factory):
+    seeded = [v for _m, _p, values in parse_seed(
+        platform.settings.fixtures_dir / "vault" / "seed.txt")
+        for k, v in values.items() if k != "username"]
+    vault = platform.component("vault")
+    secrets = [*seeded, vault.root_token()]
+    # Everything registered during the session: rotated values, tokens, unseal keys.
+    secrets += [v for v in REDACTOR._values if len(v) >= 8]  # noqa: SLF001
+    roots = {platform.state.root, tmp_path_factory.getbasetemp()}
+    files = sorted({f for root in roots for f in harness_files(root)})
+    assert any(f.name == "vault.log" for f in files)
+    assert any(f.name.endswith("-audit.log") for f in files)
+    leaks = [(f.name, s[:3] + "...") for f in files for s in secrets
+             if s in f.read_text(errors="replace")]
+    assert leaks == [], f"secret values found in harness files: {leaks}"
+    text = diagnostics.collect(platform, kube, namespace)
+    assert not [s for s in secrets if s in text]
