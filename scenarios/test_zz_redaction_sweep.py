@@ -24,7 +24,7 @@ def test_no_secret_value_in_any_harness_log_state_or_diagnostics(
     vault = platform.component("vault")
     secrets = [*seeded, vault.root_token()]
     # Everything registered during the session: rotated values, tokens, unseal keys.
-    secrets += [v for v in REDACTOR._values if len(v) >= 8]  # noqa: SLF001
+    secrets += [v for v in REDACTOR.values() if len(v) >= 8]
     roots = {platform.state.root, tmp_path_factory.getbasetemp()}
     files = sorted({f for root in roots for f in harness_files(root)})
     assert any(f.name == "vault.log" for f in files)

@@ -45,6 +45,11 @@ class Redactor:
                 self._values.add(text)
                 self._values.add(base64.b64encode(text.encode()).decode())
 
+    def values(self) -> list[str]:
+        """Everything registered so far (for sweeps that look for leaks)."""
+        with self._lock:
+            return sorted(self._values)
+
     def redact(self, text: str) -> str:
         with self._lock:
             values = sorted(self._values, key=len, reverse=True)
