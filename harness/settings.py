@@ -10,6 +10,7 @@
 | start_timeout   | 60 s per process readiness deadline       | HERACLES_START_TIMEOUT   |
 | stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
 | fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
+| vault_binary    | "" = OpenBao `bao` from the toolchain     | HERACLES_VAULT_BINARY    |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -69,6 +70,8 @@ class Settings:
     start_timeout: float = field(
         default_factory=lambda: _float_env("HERACLES_START_TIMEOUT", 60.0))
     stop_grace: float = field(default_factory=lambda: _float_env("HERACLES_STOP_GRACE", 10.0))
+    vault_binary: str = field(default_factory=lambda: os.environ.get(
+        "HERACLES_VAULT_BINARY", ""))
     fixtures_dir: Path = field(default_factory=lambda: Path(
         os.environ.get("HERACLES_FIXTURES_DIR")
         or Path(__file__).resolve().parents[1] / "fixtures"))

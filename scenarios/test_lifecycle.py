@@ -124,3 +124,24 @@ def test_a_component_missing_its_readiness_deadline_leaves_nothing_up(cli_env, t
     assert state["status"] == "down"
     assert processes_of_run(state["run_id"]) == []
     assert time.monotonic() - t0 < 60
+
+
+def test_a_vault_binary_from_path_can_replace_the_toolchain_openbao(cli_env, tmp_path):
+    """HERACLES_VAULT_BINARY picks the server binary from PATH (a `vault` here is a
+    wrapper around OpenBao: HashiCorp's binary cannot be installed on these machines)."""
+    bao = Toolchain(Settings().cache_dir).binary("openbao", "bao")
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    shim = shim_dir / "vault"
+    shim.write_text(f'#!/bin/sh\nexec "{bao}" "$@"\n')
+    shim.chmod(0o755)
+    env = {**cli_env, "HERACLES_VAULT_BINARY": "vault",
+           "PATH": f"{shim_dir}:{os.environ['PATH']}"}
+    harness(env, "up", "--components", "vault")
+    state = json.loads((Path(env["HERACLES_STATE_DIR"]) / "environment.json").read_text())
+    assert state["processes"]["vault"]["argv"][0] == str(shim)
+    missing = {**cli_env, "HERACLES_VAULT_BINARY": "no-such-vault",
+               "HERACLES_STATE_DIR": str(tmp_path / "other")}
+    res = harness(missing, "up", "--components", "vault", check=False)
+    assert res.returncode == 2
+    assert "HERACLES_VAULT_BINARY='no-such-vault': not found on PATH" in res.stderr

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -225,16 +227,39 @@ class Vault(Component):
 
     # ---- processes -----------------------------------------------------------------------
     def tools(self) -> tuple[str, ...]:
-        return ("openbao", "haproxy") if self.ha else ("openbao",)
+        server = () if self.ctx.settings.vault_binary else ("openbao",)
+        return (*server, "haproxy") if self.ha else server
+
+    def server_binary(self) -> str:
+        """OpenBao's `bao` from the toolchain, or the binary HERACLES_VAULT_BINARY names
+        (a HashiCorp `vault` on PATH, say)."""
+        chosen = self.ctx.settings.vault_binary
+        if not chosen:
+            return self.bin("openbao", "bao")
+        found = shutil.which(chosen)
+        if not found:
+            raise HarnessError(f"HERACLES_VAULT_BINARY={chosen!r}: not found on PATH")
+        return found
+
+    @property
+    def flavor(self) -> str:
+        """'openbao' or 'vault', from what the binary says of itself."""
+        if not self.ctx.settings.vault_binary:
+            return "openbao"
+        out = subprocess.run([self.server_binary(), "version"], capture_output=True,
+                             text=True, timeout=30).stdout
+        return "openbao" if "OpenBao" in out else "vault"
 
     def process_specs(self):
-        bao = self.bin("openbao", "bao")
+        bao = self.server_binary()
         if not self.ha:
             data = self.ctx.state.data("vault")
             argv = [bao, "server", "-dev",
                     f"-dev-listen-address=127.0.0.1:{self.ctx.port('vault.api')}",
                     "-dev-no-store-token", f"-config={self._dir / 'config.hcl'}"]
-            env = {"HOME": str(data), "BAO_DEV_ROOT_TOKEN_ID": self._token_for_env()}
+            token = self._token_for_env()
+            env = {"HOME": str(data), "BAO_DEV_ROOT_TOKEN_ID": token,
+                   "VAULT_DEV_ROOT_TOKEN_ID": token}
             spec = self.spec("vault", argv, http_ok(f"{self.address}/v1/sys/health"),
                              data_dir=data, env=env)
             spec.discard_stdout = True
@@ -297,6 +322,14 @@ class Vault(Component):
             client = self.client()
             if "secret/" not in client.sys.list_mounted_secrets_engines().get("data", {}):
                 client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+        if self.flavor == "vault":
+            # HashiCorp Vault has no declarative audit stanza; it takes the API call that
+            # OpenBao refuses (one device for the cluster). Not exercised here: no
+            # `vault` binary can be installed on these machines.
+            client = self.client()
+            if "file/" not in client.sys.list_enabled_audit_devices().get("data", {}):
+                client.sys.enable_audit_device("file",
+                                               options={"file_path": str(self.audit_log)})
         self.seed()
 
     def initialize_and_unseal(self, timeout: float = 60) -> None:
