@@ -22,7 +22,7 @@ from harness.components.vault import Vault
 from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.pki import PKI
 from harness.runtime.process import ManagedProcess
-from harness.runtime.redact import REDACTOR, redact
+from harness.runtime.redact import redact
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.runtime.state import StateDir
 from harness.settings import Settings
@@ -91,9 +91,7 @@ class Platform:
         self.components = {n: COMPONENTS[n](ctx) for n in names}
         ctx.components.update(self.components)
         for comp in self.components.values():
-            for path in comp.secret_files():
-                if path.exists():
-                    REDACTOR.add(*path.read_text().split())
+            comp.register_secrets()
 
     def component(self, name: str) -> Component:
         if name not in self.components:

@@ -121,8 +121,16 @@ class Component:
             proc.kill()
 
     def secret_files(self) -> list[Path]:
-        """Files holding secrets (tokens, keys): registered with the redactor on load."""
+        """Files holding one secret each (a token): registered with the redactor."""
         return []
+
+    def register_secrets(self) -> None:
+        """Teach the redactor this component's secrets (called whenever it is loaded)."""
+        from harness.runtime.redact import REDACTOR
+
+        for path in self.secret_files():
+            if path.exists():
+                REDACTOR.add(path.read_text().strip())
 
     def bin(self, component: str, name: str) -> str:
         return str(self.ctx.toolchain.binary(component, name))

@@ -191,7 +191,12 @@ class Vault(Component):
         return list(self.init_data()["keys"])
 
     def secret_files(self) -> list[Path]:
-        return [self.root_token_file, self.init_file]
+        return [self.root_token_file]
+
+    def register_secrets(self) -> None:
+        super().register_secrets()
+        if self.init_file.exists():
+            self.init_data()  # registers the unseal keys and the root token
 
     def prepare(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
