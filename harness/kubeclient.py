@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from functools import cached_property
 
 from kubernetes import client, config
@@ -39,6 +40,17 @@ class KubeClient:
     @cached_property
     def coordination(self) -> client.CoordinationV1Api:
         return client.CoordinationV1Api(self.api_client)
+
+    @staticmethod
+    def absent(read: Callable[..., object], *args: str) -> bool:
+        """True when reading the object answers 404 (deleted, garbage-collected)."""
+        try:
+            read(*args)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -83,11 +83,7 @@ def test_deleting_an_owner_garbage_collects_its_dependents(kube, namespace):
     kube.core.delete_namespaced_config_map("owner", namespace)
 
     def dependent_gone():
-        try:
-            kube.core.read_namespaced_secret("dependent", namespace)
-        except client.ApiException as exc:
-            return exc.status == 404
-        return False
+        return kube.absent(kube.core.read_namespaced_secret, "dependent", namespace)
 
     eventually(dependent_gone, timeout=30, description="garbage collector deletes dependent")
 
@@ -157,11 +153,7 @@ def test_namespace_deletion_completes(kube):
     kube.core.delete_namespace("t-gone")
 
     def gone():
-        try:
-            kube.core.read_namespace("t-gone")
-        except client.ApiException as exc:
-            return exc.status == 404
-        return False
+        return kube.absent(kube.core.read_namespace, "t-gone")
 
     eventually(gone, timeout=60, description="namespace t-gone finalized and deleted")
 

@@ -4,8 +4,6 @@ is handled as each ExternalSecret's deletionPolicy says."""
 
 from __future__ import annotations
 
-from kubernetes import client
-
 from harness import eventually
 
 from .test_refresh_timing import external_secret
@@ -53,13 +51,12 @@ def test_rotate_destroy_old_version_then_delete_the_remote_key(eso, vault, vault
 
     # Delete: the Secret goes away with the remote key
     def deleted():
-        try:
-            eso.kube.core.read_namespaced_secret("app-delete", namespace)
-        except client.ApiException as exc:
-            return exc.status == 404
-        return False
+        return eso.kube.absent(eso.kube.core.read_namespaced_secret, "app-delete", namespace)
 
     eventually(deleted, timeout=30, description="deletionPolicy Delete removes the Secret")
-    cond = eso.condition(namespace, "app-delete")
-    assert (cond["reason"], cond["message"]) == (
-        "SecretDeleted", "secret deleted due to DeletionPolicy=Delete")
+    def reported_deleted():
+        cond = eso.condition(namespace, "app-delete") or {}
+        return (cond.get("reason"), cond.get("message")) == (
+            "SecretDeleted", "secret deleted due to DeletionPolicy=Delete")
+
+    eventually(reported_deleted, timeout=30, description="condition SecretDeleted")

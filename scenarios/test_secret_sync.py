@@ -4,7 +4,6 @@ ExternalSecrets (fixtures/gitops/secrets), against real OpenBao and a real ESO c
 from __future__ import annotations
 
 import pytest
-from kubernetes import client
 
 from harness import eventually
 from harness.seed import parse_seed
@@ -77,11 +76,7 @@ def test_the_secret_is_owned_by_its_external_secret_and_collected_with_it(
         "external-secrets.io", "v1beta1", namespace, "externalsecrets", "redis-credentials")
 
     def collected():
-        try:
-            kube.core.read_namespaced_secret("redis-credentials", namespace)
-        except client.ApiException as exc:
-            return exc.status == 404
-        return False
+        return kube.absent(kube.core.read_namespaced_secret, "redis-credentials", namespace)
 
     eventually(collected, timeout=30, description="Secret garbage-collected with its owner")
 
