@@ -140,6 +140,70 @@ def apply(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     err.print(f"[green]applied[/] {len(docs)} object(s)")
 
 
+@main.group()
+def rules() -> None:
+    """Alerting rules: check against live metrics, unit-test with promtool."""
+
+
+def _rule_paths(ctx: click.Context, files: tuple[Path, ...]) -> list[Path]:
+    if files:
+        return list(files)
+    return [settings_from(ctx.find_root()).fixtures_dir / "observability"]
+
+
+@rules.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Every metric a rule references must exist in a scraped target; exit 1 on dead rules."""
+    from harness.platform import Platform
+    from harness.rules import check_rules, load_rules
+
+    platform = Platform(settings_from(ctx.find_root())).attach()
+    prom = platform.component("prometheus")
+    live = prom.live_metric_names()  # type: ignore[attr-defined]
+    verdicts = check_rules(load_rules(_rule_paths(ctx, files)), live)
+    if as_json:
+        click.echo(json.dumps([{"group": v.rule.group, "rule": v.rule.name,
+                                "source": v.rule.source, "status": v.status,
+                                "missing": v.missing, "closest": v.closest}
+                               for v in verdicts], indent=2))
+    else:
+        for v in verdicts:
+            click.echo(v.line())
+        counts = {s: sum(v.status == s for v in verdicts)
+                  for s in ("ok", "dead", "not-simulated")}
+        click.echo(f"{len(verdicts)} rule(s): {counts['ok']} ok, {counts['dead']} dead, "
+                   f"{counts['not-simulated']} not simulated ({len(live)} live metric names)")
+    if any(v.status == "dead" for v in verdicts):
+        sys.exit(1)
+
+
+@rules.command("test")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--junit", type=click.Path(path_type=Path), help="Write JUnit XML here.")
+@click.pass_context
+def rules_test(ctx: click.Context, files: tuple[Path, ...], junit: Path | None) -> None:
+    """Generate promtool tests proving each alert's exact `for:` (real scale) and run them."""
+    import tempfile
+
+    from harness.rules import junit_xml, load_rules, run_promtool_tests
+
+    settings = settings_from(ctx.find_root())
+    promtool = str(Toolchain(settings.cache_dir).binary("prometheus", "promtool"))
+    with tempfile.TemporaryDirectory(prefix="heracles-promtool-") as tmp:
+        results = run_promtool_tests(load_rules(_rule_paths(ctx, files)), Path(tmp), promtool)
+    for r in results:
+        click.echo(f"{r.status.upper():8} {r.rule.group}/{r.rule.name}"
+                   + (f": {r.detail}" if r.status != "passed" else ""))
+    if junit:
+        junit.write_text(junit_xml(results))
+        click.echo(f"JUnit: {junit}")
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
 @main.command()
 @click.pass_context
 def env(ctx: click.Context) -> None:

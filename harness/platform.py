@@ -18,6 +18,7 @@ from harness.components.base import Component, Context
 from harness.components.eso import ExternalSecrets
 from harness.components.etcd import Etcd
 from harness.components.kube import Kube
+from harness.components.observability import Alertmanager, Prometheus
 from harness.components.vault import Vault
 from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.pki import PKI
@@ -29,13 +30,14 @@ from harness.settings import Settings
 from harness.toolchain import Toolchain
 
 COMPONENTS: dict[str, type[Component]] = {
-    "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets}
+    "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets,
+    "alertmanager": Alertmanager, "prometheus": Prometheus}
 """Every component the local backend can run, in start order."""
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "dev": ("etcd", "kube", "vault", "eso"),
-    "staging": ("etcd", "kube", "vault", "eso"),
-    "prod": ("etcd", "kube", "vault", "eso"),
+    "dev": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
+    "staging": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
+    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
 }
 
 

@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "with --harness-reuse)")
     group.addoption("--harness-components", default=None,
                     help="comma-separated components (default: the profile's)")
+    group.addoption("--harness-time-scale", type=float, default=None,
+                    help="divide alert `for:`, rule windows and scrape/evaluation "
+                         "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +58,9 @@ def _settings(config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> Set
         else:
             state = str(tmp_factory.mktemp("heracles-state"))
     comps = config.getoption("--harness-components")
-    return Settings(profile=profile, state_dir=Path(state),
+    scale = config.getoption("--harness-time-scale") or float(
+        os.environ.get("HERACLES_TIME_SCALE") or 60)
+    return Settings(profile=profile, state_dir=Path(state), time_scale=scale,
                     components=parse_components(comps) if comps else None)
 
 
@@ -179,3 +184,24 @@ def vault_store(platform: object, vault: object, eso: object,
     client.sys.delete_policy(store["policy"])
     client.delete(f"auth/kubernetes/role/{store['role']}")
     vault.kv_delete_tree(namespace)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def prometheus(platform: object) -> object:
+    """The environment's Prometheus: `query(promql)`, `alerts()`, `live_metric_names()`,
+    `reload()`; rules are the customer's, time-scaled by --harness-time-scale."""
+    from harness.platform import Platform
+
+    assert isinstance(platform, Platform)
+    return platform.component("prometheus")
+
+
+@pytest.fixture
+def alerts(platform: object) -> object:
+    """Notifications Alertmanager delivered to the harness's receiver, from this test on:
+    `alerts.wait_for_alert(name, "firing"|"resolved", timeout=...)`."""
+    from harness.alerts import ReceivedAlerts
+    from harness.platform import Platform
+
+    assert isinstance(platform, Platform)
+    return ReceivedAlerts(platform.component("alertmanager"))

@@ -11,6 +11,7 @@
 | stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
 | fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
 | vault_binary    | "" = OpenBao `bao` from the toolchain     | HERACLES_VAULT_BINARY    |
+| time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -70,6 +71,8 @@ class Settings:
     start_timeout: float = field(
         default_factory=lambda: _float_env("HERACLES_START_TIMEOUT", 60.0))
     stop_grace: float = field(default_factory=lambda: _float_env("HERACLES_STOP_GRACE", 10.0))
+    time_scale: float = field(
+        default_factory=lambda: _float_env("HERACLES_TIME_SCALE", 1.0))
     vault_binary: str = field(default_factory=lambda: os.environ.get(
         "HERACLES_VAULT_BINARY", ""))
     fixtures_dir: Path = field(default_factory=lambda: Path(

@@ -65,7 +65,7 @@ def _not_passed(value: object) -> bool:
     return value is None or value is False
 
 
-def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2,
+def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2,
                description: str | None = None) -> T:
     """Call `check` until it passes or `timeout` seconds pass; returns its value."""
     desc: str = description or str(getattr(check, "__name__", "check"))
@@ -101,6 +101,7 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
         raise WaitTimeout(redact(
             f"{desc}: not true within {timeout:.1f}s (last: {last[0]})")) from None
     _record(desc, time.monotonic() - started, "passed")
+    assert value is not None  # retry_if_result kept polling while it was None
     return value
 
 

@@ -1,0 +1,252 @@
+"""Prometheus and Alertmanager (Debian binaries) with the harness's webhook receiver.
+
+Prometheus scrapes what the environment runs — every Vault node as `job="vault"` (its
+/v1/sys/metrics, with a token whose policy can read nothing else), the ESO controller,
+kube-apiserver — and evaluates the customer's rules, time-scaled by
+`settings.time_scale` (`for: 5m` at scale 60 is 5 s; scrape and evaluation intervals
+follow, never below 1 s). Alertmanager routes everything to the receiver, which records
+each notification for assertions. Alertmanager's gossip port (default 0.0.0.0:9094) is
+switched off: every listener stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from harness.components.base import Component
+from harness.components.kube import Kube
+from harness.components.vault import Vault
+from harness.errors import HarnessError
+from harness.rules import format_duration, load_rule_documents, scaled_groups
+from harness.runtime.pki import write_private
+from harness.runtime.probes import http_ok
+from harness.runtime.redact import REDACTOR
+
+BASE_SCRAPE = 15.0  # seconds, Prometheus' default, before time scaling
+BASE_GROUP_WAIT = 30.0  # Alertmanager's default group_wait
+
+
+def scaled(seconds: float, factor: float, floor: float = 1.0) -> str:
+    return format_duration(max(floor, seconds / factor))
+
+
+class Alertmanager(Component):
+    name = "alertmanager"
+    port_names = ("alertmanager.web", "alertmanager.receiver")
+    toolchain = ("alertmanager",)
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.ctx.port('alertmanager.web')}"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://127.0.0.1:{self.ctx.port('alertmanager.receiver')}/alerts"
+
+    @property
+    def received_file(self) -> Path:
+        return self.ctx.state.root / "alerts" / "received.jsonl"
+
+    @property
+    def config_file(self) -> Path:
+        return self.ctx.state.root / "alertmanager" / "alertmanager.yml"
+
+    def endpoints(self) -> dict[str, str]:
+        return {"alertmanager": self.address, "alert-receiver": self.receiver_url}
+
+    def prepare(self) -> None:
+        factor = self.ctx.settings.time_scale
+        config = {
+            "route": {"receiver": "harness", "group_by": ["alertname"],
+                      "group_wait": scaled(BASE_GROUP_WAIT, factor, 0.5),
+                      "group_interval": scaled(300, factor),
+                      "repeat_interval": "4h",
+                      "routes": [{"receiver": "harness",
+                                  "matchers": ['severity=~"critical|warning|"']}]},
+            "receivers": [{"name": "harness", "webhook_configs": [
+                {"url": self.receiver_url, "send_resolved": True}]}],
+        }
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def process_specs(self):
+        port = self.ctx.port("alertmanager.receiver")
+        receiver = self.spec(
+            "alert-receiver", [sys.executable, "-m", "harness.receiver",
+                               "--listen", f"127.0.0.1:{port}",
+                               "--out", str(self.received_file)],
+            http_ok(f"http://127.0.0.1:{port}/healthz"))
+        am = self.spec(
+            "alertmanager", [self.bin("alertmanager", "alertmanager"),
+                             f"--config.file={self.config_file}",
+                             f"--storage.path={self.ctx.state.data('alertmanager')}",
+                             f"--web.listen-address=127.0.0.1:{self.ctx.port('alertmanager.web')}",
+                             "--cluster.listen-address="],
+            http_ok(f"{self.address}/-/ready"), data_dir=self.ctx.state.data("alertmanager"))
+        return [receiver, am]
+
+    def notifications(self) -> list[dict]:
+        if not self.received_file.exists():
+            return []
+        return [json.loads(line) for line in self.received_file.read_text().splitlines()
+                if line.strip()]
+
+
+class Prometheus(Component):
+    name = "prometheus"
+    requires = ("alertmanager",)
+    port_names = ("prometheus.web",)
+    toolchain = ("prometheus",)
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.ctx.port('prometheus.web')}"
+
+    @property
+    def _dir(self) -> Path:
+        return self.ctx.state.root / "prometheus"
+
+    @property
+    def rules_dir(self) -> Path:
+        return self._dir / "rules"
+
+    @property
+    def scrape_interval(self) -> str:
+        return scaled(BASE_SCRAPE, self.ctx.settings.time_scale)
+
+    extra_rule_sources: list[Path] = []  # set by scenarios, then reload()
+
+    def rule_sources(self) -> list[Path]:
+        """The customer's rule files: fixtures/observability (rule files and
+        PrometheusRule manifests), plus any a scenario adds."""
+        return [self.ctx.settings.fixtures_dir / "observability", *self.extra_rule_sources]
+
+    def prepare(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self.write_rules(self.rule_sources())
+        self.write_config()
+
+    def write_rules(self, sources: list[Path]) -> None:
+        """Scaled copies of every rule document into the rules dir (originals untouched)."""
+        self.rules_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.rules_dir.glob("*.yml"):
+            old.unlink()
+        existing = [s for s in sources if s.exists()]
+        for i, (source, doc) in enumerate(load_rule_documents(existing) if existing else []):
+            out = scaled_groups(doc, self.ctx.settings.time_scale)
+            header = (f"# scaled x{self.ctx.settings.time_scale:g} from {source}\n")
+            (self.rules_dir / f"{i:02d}-{Path(source).stem}.yml").write_text(
+                header + yaml.safe_dump(out, sort_keys=False))
+
+    def _vault_metrics_token(self, vault: Vault) -> Path:
+        """A token that can read sys/metrics and nothing else."""
+        path = self._dir / "vault-metrics-token"
+        client = vault.client()
+        client.sys.create_or_update_policy(
+            name="prometheus-metrics",
+            policy='path "sys/metrics" {\n  capabilities = ["read"]\n}\n')
+        if path.exists():
+            token = path.read_text().strip()
+            REDACTOR.add(token)
+            try:
+                client.lookup_token(token)
+                return path
+            except Exception:  # noqa: BLE001 - gone (dev Vault restarted): make another
+                pass
+        token = client.auth.token.create(policies=["prometheus-metrics"], period="768h",
+                                         no_parent=True, display_name="prometheus")
+        REDACTOR.add(token["auth"]["client_token"])
+        write_private(path, token["auth"]["client_token"].encode())
+        return path
+
+    def write_config(self) -> None:
+        comps = self.ctx.components
+        factor = self.ctx.settings.time_scale
+        interval = self.scrape_interval
+        scrape = []
+        if isinstance(vault := comps.get("vault"), Vault):
+            token = self._vault_metrics_token(vault)
+            targets = [vault.node_address(n).split("://", 1)[1] for n in vault.node_names]
+            job: dict = {"job_name": "vault", "metrics_path": "/v1/sys/metrics",
+                         "params": {"format": ["prometheus"]},
+                         "authorization": {"credentials_file": str(token)},
+                         "static_configs": [{"targets": targets}]}
+            if vault.tls:
+                job["scheme"] = "https"
+                job["tls_config"] = {"ca_file": str(self.ctx.pki.ca_cert)}
+            scrape.append(job)
+        if (eso := comps.get("eso")) is not None:
+            scrape.append({"job_name": "external-secrets", "static_configs": [
+                {"targets": [eso.address.split("://", 1)[1].split("/", 1)[0]]}]})
+        if isinstance(kube := comps.get("kube"), Kube):
+            admin = self.ctx.pki.pair("client-admin")
+            scrape.append({"job_name": "kube-apiserver", "scheme": "https",
+                           "tls_config": {"ca_file": str(self.ctx.pki.ca_cert),
+                                          "cert_file": str(admin.cert),
+                                          "key_file": str(admin.key)},
+                           "static_configs": [{"targets": [kube.address.split("://")[1]]}]})
+        am = comps["alertmanager"]
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval,
+                       "scrape_timeout": scaled(10, factor, 0.8)},
+            "rule_files": [str(self.rules_dir / "*.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [am.address.split("://", 1)[1]]}]}]},
+            "scrape_configs": scrape,
+        }
+        (self._dir / "prometheus.yml").write_text(
+            f"# time scale x{factor:g}: scrape/evaluation every {interval} "
+            f"(unscaled {format_duration(BASE_SCRAPE)})\n"
+            + yaml.safe_dump(config, sort_keys=False))
+
+    def process_specs(self):
+        data = self.ctx.state.data("prometheus")
+        argv = [self.bin("prometheus", "prometheus"),
+                f"--config.file={self._dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{self.ctx.port('prometheus.web')}",
+                "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d"]
+        return [self.spec("prometheus", argv, http_ok(f"{self.address}/-/ready"),
+                          data_dir=data)]
+
+    def query(self, promql: str) -> list[dict]:
+        """Instant query; the result vector."""
+        import urllib.parse
+
+        from harness.runtime.probes import http_get
+
+        status, body = http_get(f"{self.address}/api/v1/query?"
+                                + urllib.parse.urlencode({"query": promql}))
+        data = json.loads(body)
+        if status != 200 or data.get("status") != "success":
+            raise HarnessError(f"Prometheus query {promql!r} failed: {data.get('error')}")
+        return list(data["data"]["result"])
+
+    def live_metric_names(self) -> set[str]:
+        """Names of every metric a scraped target exposes now."""
+        from harness.runtime.probes import http_get
+
+        status, body = http_get(f"{self.address}/api/v1/label/__name__/values")
+        if status != 200:
+            raise HarnessError(f"Prometheus answered {status} for metric names")
+        return set(json.loads(body)["data"])
+
+    def alerts(self) -> list[dict]:
+        from harness.runtime.probes import http_get
+
+        _status, body = http_get(f"{self.address}/api/v1/alerts")
+        return list(json.loads(body)["data"]["alerts"])
+
+    def reload(self) -> None:
+        """Rewrite config + rules and ask Prometheus to reload them."""
+        import urllib.request
+
+        self.write_rules(self.rule_sources())
+        self.write_config()
+        req = urllib.request.Request(f"{self.address}/-/reload", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass

@@ -1,0 +1,135 @@
+"""The spec's alerts against real Prometheus + Alertmanager: do they fire when what they
+watch breaks, reach a receiver, resolve — and are they alive at all?"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import yaml
+
+from harness import eventually
+from harness.rules import check_rules, load_rules, parse_duration
+
+from .test_refresh_timing import external_secret
+
+
+def scaled_for(platform, rule_name: str) -> float:
+    rule = next(r for r in load_rules([platform.settings.fixtures_dir / "observability"])
+                if r.name == rule_name)
+    return parse_duration(rule.for_) / platform.settings.time_scale
+
+
+def test_vault_down_fires_after_its_scaled_for_and_resolves(platform, prometheus, alerts):
+    hold = scaled_for(platform, "VaultDown")  # 5m / time scale
+    vault = platform.process("vault")
+    t0 = time.monotonic()
+    vault.pause()  # Vault stops answering: the scrape fails, up{job="vault"} == 0
+    try:
+        alert = alerts.wait_for_alert("VaultDown", "firing", timeout=hold + 30, job="vault")
+        fired_after = time.monotonic() - t0
+    finally:
+        vault.resume()
+    assert alert["annotations"] == {"summary": "Vault is down"}
+    assert alert["labels"]["job"] == "vault" and alert["labels"]["alertname"] == "VaultDown"
+    assert fired_after >= hold, f"fired after {fired_after:.1f}s, before for={hold:.1f}s"
+    print(f"\nVaultDown: for {hold:.1f}s (5m / {platform.settings.time_scale:g}), delivered "
+          f"{fired_after:.1f}s after the fault (overhead {fired_after - hold:.1f}s)")
+    alerts.wait_for_alert("VaultDown", "resolved", timeout=60, job="vault")
+
+
+def test_the_spec_external_secrets_failure_rule_is_dead(platform, prometheus, eso, vault,
+                                                        vault_store, namespace):
+    """With ESO really failing, the spec's rule still cannot fire: it names
+    external_secrets_sync_calls_error, ESO exposes externalsecret_sync_calls_error."""
+    key = f"{vault_store['prefix']}/app"
+    vault.kv_put(key, password="v1")
+    eso.apply_object(external_secret("app", vault_store["store"], key, "1h"), namespace)
+    eso.wait_synced(namespace, "app")
+    vault.write_policy(vault_store["policy"], 'path "secret/data/nothing/*" {\n'
+                                              '  capabilities = ["read"]\n}\n')
+    eso.force_sync(namespace, "app")
+    eso.wait_error(namespace, "app")
+    eventually(lambda: prometheus.query(
+        f'externalsecret_sync_calls_error{{namespace="{namespace}"}} > 0') or None, timeout=30,
+        description="the real error metric is > 0 in Prometheus")
+    rules = load_rules([platform.settings.fixtures_dir / "observability"])
+    verdicts = {v.rule.name: v for v in check_rules(rules, prometheus.live_metric_names())}
+    assert verdicts["VaultDown"].status == "ok"
+    dead = verdicts["ExternalSecretsFailure"]
+    assert dead.status == "dead"
+    assert dead.missing == ["external_secrets_sync_calls_error"]
+    assert "externalsecret_sync_calls_error" in dead.closest["external_secrets_sync_calls_error"]
+    assert prometheus.query("external_secrets_sync_calls_error") == []
+
+
+def test_external_secrets_failure_fixed_two_ways(platform, prometheus, alerts, eso, vault,
+                                                vault_store, namespace, tmp_path):
+    """Revoke ESO's policy, then restore it, under two repairs of the spec's rule:
+    - the metric name fixed (`externalsecret_sync_calls_error > 0`): fires, but as a
+      counter it never drops back, so the alert never resolves — a second design flaw;
+    - ESO's Ready condition gauge: fires while failing, resolves once synced again."""
+    sel = f'namespace="{namespace}"'
+    corrected = {"groups": [{"name": "corrected.rules", "rules": [
+        {"alert": "ExternalSecretsFailureRenamed", "for": "2m",
+         "expr": f"externalsecret_sync_calls_error{{{sel}}} > 0",
+         "labels": {"severity": "warning"}},
+        {"alert": "ExternalSecretNotReady", "for": "2m",
+         "expr": f'externalsecret_status_condition{{condition="Ready",status="False",{sel}}}'
+                 " == 1",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "ExternalSecret {{ $labels.name }} is not Ready"}},
+    ]}]}
+    rules_file = tmp_path / "corrected.rules.yaml"
+    rules_file.write_text(yaml.safe_dump(corrected))
+    prometheus.extra_rule_sources = [rules_file]
+    prometheus.reload()
+    try:
+        key = f"{vault_store['prefix']}/app"
+        vault.kv_put(key, password="v1")
+        eso.apply_object(external_secret("app", vault_store["store"], key, "5s"), namespace)
+        eso.wait_synced(namespace, "app")
+        vault.write_policy(vault_store["policy"], 'path "secret/data/nothing/*" {\n'
+                                                  '  capabilities = ["read"]\n}\n')
+        for name in ("ExternalSecretNotReady", "ExternalSecretsFailureRenamed"):
+            alert = alerts.wait_for_alert(name, "firing", timeout=90, namespace=namespace)
+            assert alert["labels"]["severity"] == "warning"
+        vault.write_policy(vault_store["policy"], f'path "secret/data/{namespace}/*" {{\n'
+                                                  '  capabilities = ["read"]\n}\n')
+        eso.wait_synced(namespace, "app", timeout=60)
+        resolved = alerts.wait_for_alert("ExternalSecretNotReady", "resolved", timeout=90,
+                                         namespace=namespace)
+        assert resolved["annotations"]["summary"] == "ExternalSecret app is not Ready"
+        still = [a for a in prometheus.alerts()
+                 if a["labels"]["alertname"] == "ExternalSecretsFailureRenamed"]
+        assert [a["state"] for a in still] == ["firing"]
+    finally:
+        prometheus.extra_rule_sources = []
+        prometheus.reload()
+
+
+def test_amtool_routes_the_spec_alerts_to_the_harness_receiver(platform):
+    am = platform.component("alertmanager")
+    amtool = str(platform.toolchain.binary("alertmanager", "amtool"))
+    for labels in (["alertname=VaultDown", "job=vault"],
+                   ["alertname=ExternalSecretsFailure", "severity=critical"]):
+        out = subprocess.run([amtool, "config", "routes", "test",
+                              f"--config.file={am.config_file}", "--verify.receivers=harness",
+                              *labels], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.strip() == "harness"
+
+
+def test_rules_check_cli_reports_per_rule_and_fails_on_dead(platform):
+    import os
+    import sys
+
+    env = {**os.environ, "HERACLES_STATE_DIR": str(platform.state.root),
+           "HERACLES_REGISTRY_DIR": str(platform.settings.registry_dir)}
+    res = subprocess.run([sys.executable, "-m", "harness.cli", "rules", "check", "--json",
+                          str(platform.settings.fixtures_dir / "observability")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1, res.stderr
+    verdicts = {v["rule"]: v["status"] for v in json.loads(res.stdout)}
+    assert verdicts == {"VaultDown": "ok", "ExternalSecretsFailure": "dead"}
