@@ -137,7 +137,25 @@ def apply(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     dyn = DynamicClient(platform.kube.api_client())
     docs = manifests.apply_paths(list(paths), dyn, platform.service_map(),
                                  log=lambda m: err.print(f"  {m}", highlight=False))
+    platform.after_apply(docs)
     err.print(f"[green]applied[/] {len(docs)} object(s)")
+
+
+@main.group()
+def crds() -> None:
+    """CRDs the platform expects before Argo CD syncs (installed from the toolchain)."""
+
+
+@crds.command("install")
+@click.argument("name", type=click.Choice(["prometheus-operator"]))
+@click.pass_context
+def crds_install(ctx: click.Context, name: str) -> None:
+    """Install a CRD set: prometheus-operator = ServiceMonitor, PrometheusRule, PodMonitor."""
+    from harness.platform import Platform
+
+    platform = Platform(settings_from(ctx.find_root())).attach()
+    names = platform.install_crds(name, events=lambda m: err.print(f"  {m}", highlight=False))
+    err.print(f"[green]installed[/] {len(names)} CRD(s): {', '.join(names)}")
 
 
 @main.group()

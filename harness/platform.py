@@ -285,6 +285,33 @@ class Platform:
         self._record_process(proc)
         return proc
 
+    # ---- cluster add-ons ---------------------------------------------------------------
+    CRD_SETS = {"prometheus-operator": "prometheus-operator-crds"}
+
+    def install_crds(self, name: str, events: Events = lambda _m: None) -> list[str]:
+        """Server-side apply a CRD set from the toolchain cache (never the internet)."""
+        from kubernetes.dynamic import DynamicClient
+
+        from harness import manifests
+
+        if name not in self.CRD_SETS:
+            raise HarnessError(f"unknown CRD set {name!r}; known: {', '.join(self.CRD_SETS)}")
+        tool = self.CRD_SETS[name]
+        files = [self.toolchain.file(tool, f) for f in self.toolchain.spec(tool).files]
+        docs = manifests.load(files)
+        dyn = DynamicClient(self.kube.api_client())
+        manifests.validate(docs, dyn)
+        manifests.apply(docs, dyn, events)
+        return [d.name for d in docs]
+
+    def after_apply(self, docs: list[Any]) -> None:
+        """Applied PrometheusRules become Prometheus rules (time-scaled) at once."""
+        if "prometheus" in self.components and any(
+                getattr(d, "kind", "") == "PrometheusRule" for d in docs):
+            prom = self.component("prometheus")
+            assert isinstance(prom, Prometheus)
+            prom.reload()
+
     # ---- inspection --------------------------------------------------------------------
     def endpoints(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -133,3 +133,48 @@ def test_rules_check_cli_reports_per_rule_and_fails_on_dead(platform):
     assert res.returncode == 1, res.stderr
     verdicts = {v["rule"]: v["status"] for v in json.loads(res.stdout)}
     assert verdicts == {"VaultDown": "ok", "ExternalSecretsFailure": "dead"}
+
+
+def test_applied_prometheusrules_become_scaled_prometheus_rules(platform, prometheus, kube):
+    """Spec troubleshooting #1 in miniature: without the Prometheus Operator CRDs a
+    PrometheusRule cannot even be applied; with them (installed from the toolchain) it
+    is, and Prometheus evaluates it — time-scaled — next to the rule files."""
+    import os
+    import sys
+
+    manifest = platform.settings.fixtures_dir / "gitops" / "observability" / \
+        "vault-prometheusrule.yaml"
+    env = {**os.environ, "HERACLES_STATE_DIR": str(platform.state.root),
+           "HERACLES_REGISTRY_DIR": str(platform.settings.registry_dir)}
+
+    def harness(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    crd_present = kube.kubectl("get", "crd", "prometheusrules.monitoring.coreos.com",
+                               check=False).returncode == 0
+    if not crd_present:
+        refused = harness("apply", str(manifest))
+        assert refused.returncode == 2
+        assert "the CRD for group monitoring.coreos.com is not installed" in refused.stderr
+    installed = harness("crds", "install", "prometheus-operator")
+    assert installed.returncode == 0, installed.stderr
+    for crd in ("servicemonitors", "prometheusrules", "podmonitors"):
+        kube.kubectl("get", "crd", f"{crd}.monitoring.coreos.com")
+    applied = harness("apply", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+
+    def loaded():
+        from harness.runtime.probes import http_get
+
+        _s, body = http_get(f"{prometheus.address}/api/v1/rules")
+        groups = json.loads(body)["data"]["groups"]
+        return [g for g in groups if g["file"].endswith("vault-rules.yml")] or None
+
+    [group] = eventually(loaded, timeout=30, description="PrometheusRule loaded")
+    durations = {r["name"]: r["duration"] for r in group["rules"]}
+    scale = platform.settings.time_scale
+    assert durations == {"VaultDown": 300 / scale, "ExternalSecretsFailure": 120 / scale}
+    verdicts = {v.rule.name: v.status for v in check_rules(
+        load_rules([manifest]), prometheus.live_metric_names())}
+    assert verdicts == {"VaultDown": "ok", "ExternalSecretsFailure": "dead"}

@@ -130,16 +130,39 @@ class Prometheus(Component):
         self.write_rules(self.rule_sources())
         self.write_config()
 
+    def cluster_rule_documents(self) -> list[tuple[str, dict]]:
+        """PrometheusRule objects in the cluster, when their CRD is installed."""
+        kube = self.ctx.components.get("kube")
+        if not isinstance(kube, Kube):
+            return []
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(kube.api_client())
+        try:
+            listed: dict = api.list_cluster_custom_object(  # type: ignore[assignment]
+                "monitoring.coreos.com", "v1", "prometheusrules")
+            items = listed["items"]
+        except client.ApiException as exc:
+            if exc.status == 404:  # CRD not installed
+                return []
+            raise
+        return [(f"PrometheusRule/{i['metadata']['namespace']}/{i['metadata']['name']}",
+                 {"groups": i.get("spec", {}).get("groups", [])}) for i in items]
+
     def write_rules(self, sources: list[Path]) -> None:
-        """Scaled copies of every rule document into the rules dir (originals untouched)."""
+        """Scaled copies of every rule document into the rules dir (originals untouched):
+        rule files, PrometheusRule manifests, and PrometheusRule objects in the cluster."""
         self.rules_dir.mkdir(parents=True, exist_ok=True)
         for old in self.rules_dir.glob("*.yml"):
             old.unlink()
         existing = [s for s in sources if s.exists()]
-        for i, (source, doc) in enumerate(load_rule_documents(existing) if existing else []):
+        docs = (load_rule_documents(existing) if existing else []) + \
+            self.cluster_rule_documents()
+        for i, (source, doc) in enumerate(docs):
             out = scaled_groups(doc, self.ctx.settings.time_scale)
             header = (f"# scaled x{self.ctx.settings.time_scale:g} from {source}\n")
-            (self.rules_dir / f"{i:02d}-{Path(source).stem}.yml").write_text(
+            stem = Path(source).stem.replace("/", "-")
+            (self.rules_dir / f"{i:02d}-{stem}.yml").write_text(
                 header + yaml.safe_dump(out, sort_keys=False))
 
     def _vault_metrics_token(self, vault: Vault) -> Path:

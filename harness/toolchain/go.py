@@ -142,6 +142,19 @@ class GoBuilder:
                      step=f"go build {name}")
 
 
+def module_files(spec: ComponentSpec, workdir: Path, log_path: Path,
+                 on_step: Callable[[str], None]) -> tuple[Path, dict]:
+    """Files a module ships (CRDs), downloaded through the module proxy; nothing built."""
+    builder = GoBuilder(spec, workdir, log_path, on_step)
+    workdir.mkdir(parents=True, exist_ok=True)
+    info = json.loads(builder._go("mod", "download", "-json", f"{spec.module}@{spec.version}",
+                                  step="download module"))
+    builder.module_dir = Path(info["Dir"])
+    staged = Path(tempfile.mkdtemp(prefix=f"heracles-{spec.name}-"))
+    builder.copy_files(staged)
+    return staged, {"go_version": go_version()}
+
+
 def build_go_component(spec: ComponentSpec, workdir: Path, log_path: Path,
                        on_step: Callable[[str], None]) -> tuple[Path, dict]:
     """Build into a fresh staging directory; returns it and facts for the manifest."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-SOURCES = ("go", "pypi", "debian")
+SOURCES = ("go", "gomodule", "pypi", "debian")
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,9 @@ def load_lock(path: Path | None = None) -> Lock:
         source = entry.get("source")
         if source not in SOURCES:
             raise HarnessError(f"{path}: component {name!r}: source must be one of {SOURCES}")
-        if not entry.get("version") or not entry.get("binaries"):
+        if not entry.get("version") or not (entry.get("binaries") or entry.get("files")):
             raise HarnessError(f"{path}: component {name!r}: needs version and binaries")
-        if source == "go" and not entry.get("module"):
+        if source in ("go", "gomodule") and not entry.get("module"):
             raise HarnessError(f"{path}: component {name!r}: a go component needs module")
         known = set(ComponentSpec.__dataclass_fields__) - {"name"}
         extra = set(entry) - known
@@ -91,7 +91,7 @@ def load_lock(path: Path | None = None) -> Lock:
             name=name,
             source=source,
             version=entry["version"],
-            binaries=dict(entry["binaries"]),
+            binaries=dict(entry.get("binaries", {})),
             module=entry.get("module", ""),
             require=tuple(entry.get("require", ())),
             inherit_replaces=bool(entry.get("inherit_replaces", False)),
