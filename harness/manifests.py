@@ -210,19 +210,61 @@ def _wait_established(dyn: Any, names: list[str], timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def _server_side_apply(d: Document, dyn: Any, dry_run: bool) -> None:
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    res = dyn.resources.get(api_version=d.api_version, kind=d.kind)
+    ns = (d.namespace or "default") if res.namespaced else None
+    body = copy.deepcopy(d.obj)
+    if ns:
+        body.setdefault("metadata", {})["namespace"] = ns
+    try:
+        res.server_side_apply(body=body, name=d.name, namespace=ns,
+                              field_manager=FIELD_MANAGER, force_conflicts=True,
+                              dry_run="All" if dry_run else None)
+    except DynamicApiError as exc:
+        reason = exc.summary()
+        raise ManifestError(f"{d.ref}: rejected by the API server: {reason}") from None
+
+
+def _dry_run(docs: list[Document], dyn: Any) -> None:
+    """The API server validates every document (schemas, admission) before any is
+    applied; all rejections are reported together."""
+    problems = []
+    for d in docs:
+        try:
+            _server_side_apply(d, dyn, dry_run=True)
+        except ManifestError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+
+
 def apply(docs: list[Document], dyn: Any, log: Callable[[str], None] = lambda _m: None) -> None:
-    """Server-side apply: Namespaces and CRDs first (awaited), then everything else."""
+    """Server-side apply: a dry run of everything first, then Namespaces and CRDs
+    (awaited), then the rest. Objects whose CRD or namespace is itself in the input can
+    only be dry-run once those exist; if one of them is then rejected, only the
+    Namespaces/CRDs have been applied, and the message says so."""
+    own_kinds = crd_kinds(docs)
+    new_ns = {d.name for d in docs if d.kind == "Namespace"}
+
+    def deferred(d: Document) -> bool:
+        return (d.api_version, d.kind) in own_kinds or (d.namespace or "") in new_ns
+
+    _dry_run([d for d in docs if not deferred(d)], dyn)
     first = [d for d in docs if d.kind in ("Namespace", "CustomResourceDefinition")]
     rest = [d for d in docs if d not in first]
     for batch in (first, rest):
+        if batch is rest and first:
+            try:
+                _dry_run([d for d in rest if deferred(d)], dyn)
+            except ManifestError as exc:
+                raise ManifestError(f"{exc}\n(the Namespaces/CRDs of this input were "
+                                    "applied; nothing else was)") from None
         for d in batch:
-            res = dyn.resources.get(api_version=d.api_version, kind=d.kind)
-            ns = (d.namespace or "default") if res.namespaced else None
-            body = copy.deepcopy(d.obj)
-            if ns:
-                body.setdefault("metadata", {})["namespace"] = ns
-            res.server_side_apply(body=body, name=d.name, namespace=ns,
-                                  field_manager=FIELD_MANAGER, force_conflicts=True)
+            _server_side_apply(d, dyn, dry_run=False)
+            ns = d.namespace or ("default" if dyn.resources.get(
+                api_version=d.api_version, kind=d.kind).namespaced else None)
             log(f"applied {d.kind}/{d.name}" + (f" -n {ns}" if ns else ""))
         crds = [d.name for d in batch if d.kind == "CustomResourceDefinition"]
         if crds:

@@ -87,6 +87,8 @@ class Platform:
         self.record = record
         if record.get("profile") in PROFILE_COMPONENTS:
             self.settings = self.settings.with_(profile=record["profile"])
+        if record.get("time_scale"):  # rules were scaled when it started: keep that
+            self.settings = self.settings.with_(time_scale=float(record["time_scale"]))
 
     def _build(self, names: list[str]) -> None:
         ctx = self._context()
@@ -136,6 +138,7 @@ class Platform:
             else:
                 self.record = {**(previous or {}), "run_id": new_run_id(),
                                "profile": self.settings.profile, "processes": {},
+                               "time_scale": self.settings.time_scale,
                                "created": time.time()}
             self.record["components"] = names
             self._build(names)

@@ -22,8 +22,11 @@ def apply(platform, *paths: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("body,message", [
     ("apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n",
      "Widget/w (BAD:1): the cluster does not serve kind Widget in v1"),
-    ("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: r\n",
-     "the CRD for group monitoring.coreos.com is not installed"),
+    ("apiVersion: policy.heracles.example/v1\nkind: Guard\nmetadata:\n  name: g\n",
+     "the CRD for group policy.heracles.example is not installed"),
+    ("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n"
+     "  - port: 99999\n",
+     "Service/s (BAD:1): rejected by the API server"),
     ("apiVersion: external-secrets.io/v9\nkind: ExternalSecret\nmetadata:\n  name: e\n",
      "does not serve kind ExternalSecret in external-secrets.io/v9"),
     ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: nowhere\n",
