@@ -69,12 +69,16 @@ def _components(values: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Environment profile (default: dev, or $HERACLES_PROFILE).")
 @click.option("--components", "components", multiple=True,
               help="Comma-separated components to run (default: the whole profile).")
+@click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
+              help="Divide alert for:, rule windows and scrape/evaluation intervals by N "
+                   "(default 1, or $HERACLES_TIME_SCALE).")
 @click.pass_context
-def up(ctx: click.Context, profile: str | None, components: tuple[str, ...]) -> None:
+def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
+       time_scale: float | None) -> None:
     """Bring the environment up, or attach to it if it is already running."""
     from harness.platform import Platform
 
-    settings = settings_from(ctx, profile=profile)
+    settings = settings_from(ctx, profile=profile, time_scale=time_scale)
     if profile is None and os.environ.get("HERACLES_PROFILE") is None:
         # No profile asked for: a running environment keeps the one it has.
         record = StateDir(settings.state_dir).load()
@@ -176,12 +180,13 @@ def _rule_paths(ctx: click.Context, files: tuple[Path, ...]) -> list[Path]:
 def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Every metric a rule references must exist in a scraped target; exit 1 on dead rules."""
     from harness.platform import Platform
-    from harness.rules import check_rules, load_rules
+    from harness.rules import check_rules, load_rules, scale_duration
 
     platform = Platform(settings_from(ctx.find_root())).attach()
     prom = platform.component("prometheus")
     live = prom.live_metric_names()  # type: ignore[attr-defined]
     verdicts = check_rules(load_rules(_rule_paths(ctx, files)), live)
+    scale = platform.settings.time_scale
     if as_json:
         click.echo(json.dumps([{"group": v.rule.group, "rule": v.rule.name,
                                 "source": v.rule.source, "status": v.status,
@@ -189,7 +194,12 @@ def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> N
                                for v in verdicts], indent=2))
     else:
         for v in verdicts:
-            click.echo(v.line())
+            timing = ""
+            if v.rule.for_:
+                timing = f" [for {v.rule.for_}" + (
+                    f", live x{scale:g}: {scale_duration(v.rule.for_, scale)}]"
+                    if scale != 1 else "]")
+            click.echo(v.line() + timing)
         counts = {s: sum(v.status == s for v in verdicts)
                   for s in ("ok", "dead", "not-simulated")}
         click.echo(f"{len(verdicts)} rule(s): {counts['ok']} ok, {counts['dead']} dead, "
