@@ -67,7 +67,6 @@ step "platform up (profile: $profile)"
 step "prerequisite from the spec: Prometheus Operator CRDs, then the spec's alert rules"
 .venv/bin/harness crds install prometheus-operator
 .venv/bin/harness apply fixtures/gitops/observability
-.venv/bin/harness rules check || echo "(a dead rule in the spec: see README, \"What the harness found\")"
 
 step "the spec's secrets: ClusterSecretStore vault-cluster-backend + ExternalSecrets"
 .venv/bin/harness apply fixtures/gitops/secrets
@@ -79,6 +78,9 @@ for _ in $(seq 1 50); do  # until ESO has given every ExternalSecret a status (<
   sleep 0.2
 done
 kubectl get externalsecrets -A
+
+step "the spec's alert rules against the metrics the platform really exposes"
+.venv/bin/harness rules check || echo "(a dead rule in the spec: see README, \"What the harness found\")"
 
 step "done in $(( $(date +%s) - started ))s"
 cat <<TXT

@@ -249,10 +249,31 @@ class Prometheus(Component):
             raise HarnessError(f"Prometheus query {promql!r} failed: {data.get('error')}")
         return list(data["data"]["result"])
 
+    def wait_first_scrapes(self) -> None:
+        """Every target scraped at least once: before that, metric names are missing
+        for lack of time, not because a rule is dead."""
+        import time
+
+        from harness.rules import parse_duration
+        from harness.runtime.probes import http_get
+
+        deadline = time.monotonic() + 2 * parse_duration(self.scrape_interval) + 10
+        while True:
+            _s, body = http_get(f"{self.address}/api/v1/targets")
+            targets = json.loads(body)["data"]["activeTargets"]
+            pending = [t["labels"].get("job") for t in targets if t["health"] == "unknown"]
+            if targets and not pending:
+                return
+            if time.monotonic() > deadline:
+                raise HarnessError(f"Prometheus has not scraped {pending or 'any target'} "
+                                   "yet; try again in a moment")
+            time.sleep(0.5)
+
     def live_metric_names(self) -> set[str]:
         """Names of every metric a scraped target exposes now."""
         from harness.runtime.probes import http_get
 
+        self.wait_first_scrapes()
         status, body = http_get(f"{self.address}/api/v1/label/__name__/values")
         if status != 200:
             raise HarnessError(f"Prometheus answered {status} for metric names")
