@@ -41,6 +41,13 @@ def make_test_store(vault: Any, eso: ExternalSecrets, namespace: str) -> dict[st
     return {"store": "vault", "prefix": namespace, "role": name, "policy": name}
 
 
+def set_store_access(vault: Any, store: dict[str, str], allowed: bool) -> None:
+    """Grant (the store's own paths) or revoke (nothing readable) a test store's policy —
+    spec troubleshooting #2, "policy"."""
+    path = f"secret/data/{store['prefix']}/*" if allowed else "secret/data/nothing/*"
+    vault.write_policy(store["policy"], f'path "{path}" {{\n  capabilities = ["read"]\n}}\n')
+
+
 class ExternalSecrets:
     """The ESO side of a scenario, bound to one environment."""
 

@@ -11,6 +11,7 @@ import yaml
 
 from harness import eventually
 from harness.rules import check_rules, load_rules, parse_duration
+from harness.secrets_sync import set_store_access
 
 from .test_refresh_timing import external_secret
 
@@ -47,8 +48,7 @@ def test_the_spec_external_secrets_failure_rule_is_dead(platform, prometheus, es
     vault.kv_put(key, password="v1")
     eso.apply_object(external_secret("app", vault_store["store"], key, "1h"), namespace)
     eso.wait_synced(namespace, "app")
-    vault.write_policy(vault_store["policy"], 'path "secret/data/nothing/*" {\n'
-                                              '  capabilities = ["read"]\n}\n')
+    set_store_access(vault, vault_store, allowed=False)
     eso.force_sync(namespace, "app")
     eso.wait_error(namespace, "app")
     eventually(lambda: prometheus.query(
@@ -90,13 +90,11 @@ def test_external_secrets_failure_fixed_two_ways(platform, prometheus, alerts, e
         vault.kv_put(key, password="v1")
         eso.apply_object(external_secret("app", vault_store["store"], key, "5s"), namespace)
         eso.wait_synced(namespace, "app")
-        vault.write_policy(vault_store["policy"], 'path "secret/data/nothing/*" {\n'
-                                                  '  capabilities = ["read"]\n}\n')
+        set_store_access(vault, vault_store, allowed=False)
         for name in ("ExternalSecretNotReady", "ExternalSecretsFailureRenamed"):
             alert = alerts.wait_for_alert(name, "firing", timeout=90, namespace=namespace)
             assert alert["labels"]["severity"] == "warning"
-        vault.write_policy(vault_store["policy"], f'path "secret/data/{namespace}/*" {{\n'
-                                                  '  capabilities = ["read"]\n}\n')
+        set_store_access(vault, vault_store, allowed=True)
         eso.wait_synced(namespace, "app", timeout=60)
         resolved = alerts.wait_for_alert("ExternalSecretNotReady", "resolved", timeout=90,
                                          namespace=namespace)

@@ -11,6 +11,7 @@ from kubernetes import client
 
 from harness import eventually
 from harness.runtime.redact import REDACTOR
+from harness.secrets_sync import set_store_access
 from harness.seed import parse_seed
 
 from .test_refresh_timing import external_secret
@@ -34,8 +35,7 @@ def test_a_policy_that_denies_the_path_fails_loudly_and_keeps_the_last_value(
         eso, vault, vault_store, namespace):
     key = synced_secret(eso, vault, vault_store, namespace)
     errors_before = sync_errors(eso, namespace, "app")
-    vault.write_policy(vault_store["policy"], 'path "secret/data/elsewhere/*" {\n'
-                                              '  capabilities = ["read"]\n}\n')
+    set_store_access(vault, vault_store, allowed=False)
     vault.kv_put(key, password="never-delivered")
     eso.force_sync(namespace, "app")
     cond = eso.wait_error(namespace, "app")
@@ -46,8 +46,7 @@ def test_a_policy_that_denies_the_path_fails_loudly_and_keeps_the_last_value(
                description="externalsecret_sync_calls_error rises")
     assert eso.secret_value(namespace, "app", "password") == "good-value"
 
-    vault.write_policy(vault_store["policy"], f'path "secret/data/{namespace}/*" {{\n'
-                                              '  capabilities = ["read"]\n}\n')
+    set_store_access(vault, vault_store, allowed=True)
     eso.force_sync(namespace, "app")
     eso.wait_value(namespace, "app", "password", "never-delivered")
     eso.wait_synced(namespace, "app")

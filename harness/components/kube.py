@@ -137,17 +137,9 @@ class Kube(Component):
             f"--cert-dir={self.ctx.state.data('kube-apiserver')}",
             "--v=1",
         ]
-        kcm_serving = self.pki_pair("controller-manager-serving")
         kcm_argv = [
             self.bin("kubernetes", "kube-controller-manager"),
-            f"--kubeconfig={self.kubeconfig_path('controller-manager')}",
-            f"--authentication-kubeconfig={self.kubeconfig_path('controller-manager')}",
-            f"--authorization-kubeconfig={self.kubeconfig_path('controller-manager')}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ctx.port('kube.controller-manager')}",
-            f"--tls-cert-file={kcm_serving.cert}",
-            f"--tls-private-key-file={kcm_serving.key}",
-            "--leader-elect=false",
+            *self._control_loop_flags("controller-manager"),
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={sa.key}",
             f"--root-ca-file={ca}",
@@ -157,19 +149,8 @@ class Kube(Component):
             "--node-monitor-grace-period=60s",
             "--v=1",
         ]
-        sched_serving = self.pki_pair("scheduler-serving")
-        sched_argv = [
-            self.bin("kubernetes", "kube-scheduler"),
-            f"--kubeconfig={self.kubeconfig_path('scheduler')}",
-            f"--authentication-kubeconfig={self.kubeconfig_path('scheduler')}",
-            f"--authorization-kubeconfig={self.kubeconfig_path('scheduler')}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ctx.port('kube.scheduler')}",
-            f"--tls-cert-file={sched_serving.cert}",
-            f"--tls-private-key-file={sched_serving.key}",
-            "--leader-elect=false",
-            "--v=1",
-        ]
+        sched_argv = [self.bin("kubernetes", "kube-scheduler"),
+                      *self._control_loop_flags("scheduler"), "--v=1"]
         kwok_port = self.ctx.port("kwok")
         kwok_argv = [
             self.bin("kwok", "kwok"),
@@ -189,6 +170,17 @@ class Kube(Component):
             self.spec("kwok", kwok_argv, http_ok(f"http://127.0.0.1:{kwok_port}/healthz"),
                       env={"HOME": str(self.ctx.state.data("kwok"))}),
         ]
+
+    def _control_loop_flags(self, name: str) -> list[str]:
+        """What kube-controller-manager and kube-scheduler share: their client identity,
+        a TLS serving endpoint on 127.0.0.1 from the harness CA, no leader election."""
+        kubeconfig = self.kubeconfig_path(name)
+        serving = self.pki_pair(f"{name}-serving")
+        return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+                f"--secure-port={self.ctx.port(f'kube.{name}')}",
+                f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
+                "--leader-elect=false"]
 
     def pki_pair(self, name: str) -> CertPair:
         return self.ctx.pki.pair(name)
