@@ -210,7 +210,8 @@ def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> N
 
 @rules.command("test")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--junit", type=click.Path(path_type=Path), help="Write JUnit XML here.")
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False, writable=True),
+              help="Write JUnit XML here (its directory must exist).")
 @click.pass_context
 def rules_test(ctx: click.Context, files: tuple[Path, ...], junit: Path | None) -> None:
     """Generate promtool tests proving each alert's exact `for:` (real scale) and run them."""

@@ -40,15 +40,15 @@ class Document:
 
     @property
     def kind(self) -> str:
-        return str(self.obj.get("kind", ""))
+        return str(self.obj.get("kind") or "")
 
     @property
     def api_version(self) -> str:
-        return str(self.obj.get("apiVersion", ""))
+        return str(self.obj.get("apiVersion") or "")
 
     @property
     def name(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("name", ""))
+        return str((self.obj.get("metadata") or {}).get("name") or "")
 
     @property
     def namespace(self) -> str | None:
@@ -91,8 +91,21 @@ def load(paths: Iterable[Path]) -> list[Document]:
                 problems.append(f"{f}:{line}: a document must be a mapping, got "
                                 f"{type(obj).__name__}")
                 continue
-            if obj.get("kind", "").endswith("List") and "items" in obj:
-                docs += [Document(str(f), line, item) for item in obj["items"]]
+            kind = obj.get("kind")
+            if kind is not None and not isinstance(kind, str):
+                problems.append(f"{f}:{line}: kind must be a string, got {kind!r}")
+                continue
+            if not isinstance(obj.get("metadata", {}), dict):
+                problems.append(f"{f}:{line}: metadata must be a mapping")
+                continue
+            if (kind or "").endswith("List") and "items" in obj:
+                items = obj["items"] or []
+                bad = [i for i in items if not isinstance(i, dict)] if isinstance(
+                    items, list) else [items]
+                if bad:
+                    problems.append(f"{f}:{line}: {kind}.items must be a list of mappings")
+                    continue
+                docs += [Document(str(f), line, item) for item in items]
             else:
                 docs.append(Document(str(f), line, obj))
     if problems:
@@ -116,13 +129,13 @@ def _parse(text: str) -> list[tuple[int, Any]]:
 
 def crd_kinds(docs: list[Document]) -> dict[tuple[str, str], bool]:
     """(apiVersion, kind) -> namespaced, for the CRDs in this input."""
-    out = {}
+    out: dict[tuple[str, str], bool] = {}
     for d in docs:
         if d.kind == "CustomResourceDefinition":
-            spec = d.obj.get("spec", {})
-            group, kind = spec.get("group"), spec.get("names", {}).get("kind")
-            for v in spec.get("versions", []):
-                if v.get("served"):
+            spec = d.obj.get("spec") or {}
+            group, kind = str(spec.get("group")), str((spec.get("names") or {}).get("kind"))
+            for v in spec.get("versions") or []:
+                if isinstance(v, dict) and v.get("served") and v.get("name"):
                     out[(f"{group}/{v['name']}", kind)] = spec.get("scope") == "Namespaced"
     return out
 
@@ -252,6 +265,7 @@ def apply(docs: list[Document], dyn: Any, log: Callable[[str], None] = lambda _m
         return (d.api_version, d.kind) in own_kinds or (d.namespace or "") in new_ns
 
     _dry_run([d for d in docs if not deferred(d)], dyn)
+    applied: list[Document] = []
     first = [d for d in docs if d.kind in ("Namespace", "CustomResourceDefinition")]
     rest = [d for d in docs if d not in first]
     for batch in (first, rest):
@@ -262,7 +276,12 @@ def apply(docs: list[Document], dyn: Any, log: Callable[[str], None] = lambda _m
                 raise ManifestError(f"{exc}\n(the Namespaces/CRDs of this input were "
                                     "applied; nothing else was)") from None
         for d in batch:
-            _server_side_apply(d, dyn, dry_run=False)
+            try:
+                _server_side_apply(d, dyn, dry_run=False)
+            except ManifestError as exc:
+                done = ", ".join(f"{a.kind}/{a.name}" for a in applied) or "nothing"
+                raise ManifestError(f"{exc}\n(already applied by this call: {done})") from None
+            applied.append(d)
             ns = d.namespace or ("default" if dyn.resources.get(
                 api_version=d.api_version, kind=d.kind).namespaced else None)
             log(f"applied {d.kind}/{d.name}" + (f" -n {ns}" if ns else ""))

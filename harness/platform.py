@@ -136,6 +136,10 @@ class Platform:
                 names = resolve_components(list(dict.fromkeys(
                     [*previous.get("components", []), *names])))
             else:
+                if previous and previous.get("run_id"):
+                    # Not live by the registry's account (wiped, or another registry):
+                    # whatever that run left running on these data dirs goes first.
+                    kill_processes(processes_of_run(previous["run_id"]))
                 self.record = {**(previous or {}), "run_id": new_run_id(),
                                "profile": self.settings.profile, "processes": {},
                                "time_scale": self.settings.time_scale,
@@ -143,10 +147,16 @@ class Platform:
             self.record["components"] = names
             self._build(names)
             self._preflight()
-            self._reserve_ports(fresh=not live)
             if not live:
-                # Owned by this process until ready: if we die mid-start, we get reaped.
+                # Owned by this process until ready: if we die mid-start, we get reaped
+                # (and so are the ports reserved next).
                 self.registry.register(self.record["run_id"], self.state.root, "starting")
+            try:
+                self._reserve_ports(fresh=not live)
+            except BaseException:
+                if not live:
+                    self.registry.forget(self.record["run_id"])
+                raise
             self.record["status"] = "starting"
             self.state.save(self.record)
             started_now: list[ManagedProcess] = []
@@ -271,21 +281,26 @@ class Platform:
         raise HarnessError(f"no process {name!r} in this environment")
 
     def _record_process(self, proc: ManagedProcess) -> None:
-        with self.state.lock():
-            self.record["processes"][proc.name] = proc.record()
-            self.state.save(self.record)
+        """Merge one process's new pid into the state file as it is now (another
+        command may have changed it since we loaded it)."""
+        current = self.state.load() or self.record
+        current.setdefault("processes", {})[proc.name] = proc.record()
+        self.state.save(current)
+        self.record.update(current)
 
     def restart_process(self, name: str) -> ManagedProcess:
         """Graceful restart on the same data directory and ports."""
-        proc = self.process(name)
-        proc.restart()
-        self._record_process(proc)
+        with self.state.lock():
+            proc = self.process(name)
+            proc.restart()
+            self._record_process(proc)
         return proc
 
     def start_process(self, name: str) -> ManagedProcess:
-        proc = self.process(name)
-        proc.start()
-        self._record_process(proc)
+        with self.state.lock():
+            proc = self.process(name)
+            proc.start()
+            self._record_process(proc)
         return proc
 
     # ---- cluster add-ons ---------------------------------------------------------------

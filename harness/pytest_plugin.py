@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.runtime.redact import redact
+from harness.runtime.state import StateDir
 from harness.settings import PROFILES, Settings, parse_components
 from harness.wait import wait_records
 
@@ -75,10 +77,16 @@ def platform(request: pytest.FixtureRequest,
     keep = config.getoption("--harness-keep") or reuse
     try:
         settings = _settings(config, tmp_path_factory)
+        existing = StateDir(settings.state_dir).load()
+        if not reuse and existing and existing.get("status") == "up":
+            # Someone else's running environment (harness up): use it, never destroy it.
+            print(f"\nheracles: attaching to the running environment in {settings.state_dir}"
+                  " (left running afterwards)")
+            reuse = keep = True
         plat = Platform(settings)
         plat.up(mode="detached" if reuse else "session")
     except HarnessError as exc:
-        pytest.fail(f"heracles-harness could not bring the environment up: {exc}",
+        pytest.fail(redact(f"heracles-harness could not bring the environment up: {exc}"),
                     pytrace=False)
     yield plat
     if keep:

@@ -83,10 +83,12 @@ class Settings:
         if self.profile not in PROFILES:
             raise HarnessError(
                 f"unknown profile {self.profile!r}; choose one of: {', '.join(PROFILES)}")
-        object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser().absolute())
-        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().absolute())
-        object.__setattr__(self, "registry_dir",
-                           Path(self.registry_dir).expanduser().absolute())
+        for name in ("state_dir", "cache_dir", "registry_dir"):
+            path = Path(getattr(self, name)).expanduser().resolve()
+            if path.exists() and not path.is_dir():
+                raise HarnessError(f"{name.replace('_', ' ')} {path} is a file, not a "
+                                   "directory")
+            object.__setattr__(self, name, path)
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None values are ignored)."""

@@ -51,3 +51,19 @@ def test_rewrite_maps_in_cluster_addresses_without_touching_the_input():
     assert docs[0].obj["spec"]["provider"]["vault"]["server"] == \
         "http://vault.vault.svc.cluster.local:8200"
     assert "vault.vault.svc" in (FIXTURES / "cluster-secret-store.yaml").read_text()
+
+
+@pytest.mark.parametrize("body,message", [
+    ("kind: null\napiVersion: v1\n", None),  # no kind: reported by validate(), not here
+    ("kind: [1]\n", "kind must be a string"),
+    ("kind: ConfigMap\nmetadata: [a]\n", "metadata must be a mapping"),
+    ("kind: List\nitems: [1, 2]\n", "List.items must be a list of mappings"),
+])
+def test_malformed_documents_are_reported_not_crashed_on(tmp_path, body, message):
+    f = tmp_path / "m.yaml"
+    f.write_text(body)
+    if message is None:
+        assert load([f])[0].kind == ""
+        return
+    with pytest.raises(ManifestError, match=message):
+        load([f])

@@ -95,10 +95,11 @@ class Component:
         for proc in self.processes():
             proc.spec = fresh[proc.name]
         for proc in self.processes():
-            if not proc.ready():
-                if proc.running():  # alive but not answering: replace it
-                    proc.stop()
-                proc.start()
+            if proc.ready():
+                continue  # repairing: a healthy process is neither restarted nor rolled back
+            if proc.running():  # alive but not answering: replace it
+                proc.stop()
+            proc.start()
             if on_started:
                 on_started(proc)
         self.after_start()

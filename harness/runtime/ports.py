@@ -58,6 +58,8 @@ class PortRegistry:
                     except port_for.PortForException as exc:
                         raise HarnessError(f"no free port on 127.0.0.1: {exc}") from exc
                     block = range(port, port + span)
+                    if block[-1] > 65535:
+                        continue
                     if all(bindable(p) and p not in taken and p not in chosen for p in block):
                         chosen.extend(block)
                         break

@@ -70,7 +70,7 @@ class ProcessSpec:
     argv: list[str]
     log_path: Path
     probe: Probe
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a token
     cwd: Path | None = None
     data_dir: Path | None = None
     start_timeout: float = 60.0
@@ -180,8 +180,8 @@ class ManagedProcess:
             self.pid = None
             return
         grace = self.spec.stop_grace if grace is None else grace
-        if self.paused:
-            self._signal_group(signal.SIGCONT)
+        # Always: a process paused by another invocation cannot act on SIGTERM.
+        self._signal_group(signal.SIGCONT)
         self._signal_group(signal.SIGTERM)
         if not self._wait_gone(proc, grace):
             self._signal_group(signal.SIGKILL)

@@ -101,11 +101,19 @@ class RunRegistry:
     def _path(self, run_id: str) -> Path:
         return self.dir / f"{run_id}.json"
 
+    def _write(self, rec: RunRecord) -> None:
+        """Atomic: a reader (the reaper of another process) sees the old or the new
+        record, never an empty file it would take for "not registered"."""
+        path = self._path(rec.run_id)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(asdict(rec)))
+        os.replace(tmp, path)
+
     def register(self, run_id: str, state_dir: Path, mode: str) -> RunRecord:
         me = psutil.Process()
         rec = RunRecord(run_id, str(state_dir), me.pid, me.create_time(), mode, time.time())
         with self.lock:
-            self._path(run_id).write_text(json.dumps(asdict(rec)))
+            self._write(rec)
         return rec
 
     def get(self, run_id: str) -> RunRecord | None:
@@ -124,7 +132,7 @@ class RunRegistry:
             me = psutil.Process()
             rec.owner_pid, rec.owner_create_time = me.pid, me.create_time()
         with self.lock:
-            self._path(run_id).write_text(json.dumps(asdict(rec)))
+            self._write(rec)
 
     def records(self) -> list[RunRecord]:
         out = []
@@ -148,7 +156,9 @@ class RunRegistry:
             dead_owner = rec.mode != "detached" and not rec.owner_alive()
             lost_state = not Path(rec.state_dir).exists()
             if dead_owner or lost_state:
-                kill_processes(marked.get(rec.run_id, []))
+                # By run id alone: the run is ours, whatever registry path spelling its
+                # processes carry.
+                kill_processes(processes_of_run(rec.run_id))
                 _mark_state_down(Path(rec.state_dir), rec.run_id)
                 self.forget(rec.run_id)
                 reaped.append(rec.run_id)
@@ -171,4 +181,6 @@ def _mark_state_down(state_dir: Path, run_id: str) -> None:
     if data.get("run_id") == run_id:
         data["status"] = "down"
         data["reaped_at"] = time.time()
-        env_file.write_text(json.dumps(data, indent=2))
+        tmp = env_file.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, env_file)

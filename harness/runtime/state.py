@@ -23,6 +23,20 @@ from harness.errors import HarnessError
 SCHEMA = 1
 
 
+class _NamedLock(FileLock):
+    """A state-dir lock whose time-out says who to wait for, instead of a traceback."""
+
+    def __enter__(self) -> _NamedLock:
+        from filelock import Timeout
+
+        try:
+            super().__enter__()
+        except Timeout:
+            raise HarnessError(f"another harness command has held {self.lock_file} for "
+                               "5 minutes; wait for it, or stop it") from None
+        return self
+
+
 class StateDir:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -30,8 +44,11 @@ class StateDir:
 
     def lock(self) -> FileLock:
         """Held by whoever changes this environment (up/down), so two never interleave."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / ".lock"), timeout=300)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HarnessError(f"cannot use state directory {self.root}: {exc}") from exc
+        return _NamedLock(str(self.root / ".lock"), timeout=300)
 
     @property
     def kubeconfig(self) -> Path:
