@@ -18,6 +18,7 @@ from harness.components.base import Component, Context
 from harness.components.eso import ExternalSecrets
 from harness.components.etcd import Etcd
 from harness.components.kube import Kube
+from harness.components.netfault import NetFault
 from harness.components.observability import Alertmanager, Prometheus
 from harness.components.vault import Vault
 from harness.errors import ComponentStartError, HarnessError
@@ -31,13 +32,13 @@ from harness.toolchain import Toolchain
 
 COMPONENTS: dict[str, type[Component]] = {
     "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets,
-    "alertmanager": Alertmanager, "prometheus": Prometheus}
+    "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": NetFault}
 """Every component the local backend can run, in start order."""
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "dev": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
-    "staging": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
-    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus"),
+    "dev": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
+    "staging": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
+    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
 }
 
 
@@ -347,12 +348,16 @@ class Platform:
             vault = self.component("vault")
             assert isinstance(vault, Vault)
             hostport = vault.address.split("://", 1)[1]
+            if "netfault" in self.components:  # through Toxiproxy: faults can be injected
+                net = self.component("netfault")
+                assert isinstance(net, NetFault)
+                hostport = net.proxy_address("vault")
             for name in ("vault.vault.svc.cluster.local", "vault.vault.svc", "vault.vault"):
                 for scheme in ("http", "https"):
                     # HA Vault speaks TLS only: the scheme is kept, so a store written
                     # with http:// fails as it would in the cluster. The dev server has
                     # no TLS (the spec's "simplified TLS"): both schemes reach it.
-                    target = f"{scheme}://{hostport}" if vault.tls else vault.address
+                    target = f"{scheme}://{hostport}" if vault.tls else f"http://{hostport}"
                     out[f"{scheme}://{name}:8200"] = target
         return out
 

@@ -213,3 +213,14 @@ def alerts(platform: object) -> object:
 
     assert isinstance(platform, Platform)
     return ReceivedAlerts(platform.component("alertmanager"))
+
+
+@pytest.fixture
+def faults(platform: object) -> Iterator[object]:
+    """Fault primitives (kill, stop, paused, restart, wipe_data, latency, timeout,
+    reset_peer, partition); whatever a test leaves on is undone at teardown."""
+    from harness.faults import Faults
+
+    f = Faults(platform)
+    yield f
+    f.undo_all()

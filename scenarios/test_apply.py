@@ -53,7 +53,7 @@ def test_apply_rewrites_the_vault_address_and_logs_it(platform, kube, eso):
     res = apply(platform, platform.settings.fixtures_dir / "gitops" / "secrets" /
                 "cluster-secret-store.yaml")
     assert res.returncode == 0, res.stderr
-    vault = platform.component("vault").address
+    vault = platform.service_map()["http://vault.vault.svc.cluster.local:8200"]
     assert f"http://vault.vault.svc.cluster.local:8200 -> {vault} (service map)" in res.stderr
     css = kube.custom.get_cluster_custom_object(
         "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
