@@ -7,6 +7,7 @@ import base64
 import json
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_a_restarted_node_is_sealed_and_out_of_the_service_until_unsealed(stagin
     assert vault.health(standby)["sealed"] is True
     eventually(lambda: f"vault-nodes/{standby} is DOWN" in log.read_text(), timeout=15,
                description=f"the Service takes {standby} out")
-    client = vault.client()
+    client = vault.client(url=vault.address)  # through the Service, not the active node
     for _ in range(30):  # every request lands on a ready node
         assert client.secrets.kv.v2.read_secret_version(
             path="redis/main", mount_point="secret", raise_on_deleted_version=True)
@@ -127,3 +128,32 @@ def test_a_restarted_node_is_sealed_and_out_of_the_service_until_unsealed(stagin
     assert vault.unseal(standby) is True
     eventually(lambda: f"vault-nodes/{standby} is UP" in log.read_text(), timeout=15,
                description=f"{standby} back in the Service")
+
+
+def test_killing_the_active_node_fails_over_and_eso_keeps_syncing(staging, staging_eso):
+    """kill -9 the active node: a standby becomes active (time measured), ESO keeps
+    syncing through the Service, and a value written after failover reaches the Secret.
+    The killed node then restarts sealed and rejoins once unsealed."""
+    vault = staging.component("vault")
+    old_active = vault.active_node()
+    assert old_active is not None
+    staging.process(old_active).kill()
+    t0 = time.monotonic()
+
+    def new_active():
+        node = vault.active_node()
+        return node if node not in (None, old_active) else None
+
+    new = eventually(new_active, timeout=60, interval=0.1, description="a new active node")
+    failover = time.monotonic() - t0
+    print(f"\nfailover: {old_active} killed -> {new} active in {failover:.2f}s")
+
+    vault.kv_put("redis/main", password="written-after-failover")
+    staging_eso.force_sync("default", "redis-credentials")
+    staging_eso.wait_value("default", "redis-credentials", "password",
+                           "written-after-failover", timeout=60)
+
+    staging.start_process(old_active)
+    assert vault.health(old_active)["sealed"] is True
+    assert vault.unseal(old_active) is True
+    vault.wait_voters()

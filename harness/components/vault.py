@@ -171,8 +171,12 @@ class Vault(Component):
         return self.ctx.state.root / "logs" / "vault-audit.log"
 
     def audit_log_of(self, node: str) -> Path:
-        return self.audit_log if not self.ha else \
-            self.ctx.state.root / "logs" / f"{node}-audit.log"
+        """One path for every node. Declarative audit config must be identical on all
+        nodes: with per-node paths a standby refuses to become active after failover
+        ("modifications to audit devices are not allowed"). Only the active node writes
+        (standbys forward requests)."""
+        del node
+        return self.audit_log
 
     def root_token(self) -> str:
         token = self.root_token_file.read_text().strip()
@@ -295,9 +299,16 @@ class Vault(Component):
 
     # ---- clients -------------------------------------------------------------------------
     def client(self, token: str | None = None, url: str | None = None) -> Any:
+        """hvac client for the harness's own administration. On HA it talks to the
+        active node — as operators use the chart's `vault-active` Service — because a
+        standby may not know a mount the active node created a moment ago ("no handler
+        for route"). Workloads (ESO) keep going through the round-robin Service."""
         import hvac
 
         verify: Any = str(self.ctx.pki.ca_cert) if self.tls else True
+        if url is None and self.ha:
+            active = self.active_node()
+            url = self.node_address(active) if active else self.address
         return hvac.Client(url=url or self.address, token=token or self.root_token(),
                            verify=verify)
 
@@ -327,6 +338,7 @@ class Vault(Component):
             client = self.client()
             if "secret/" not in client.sys.list_mounted_secrets_engines().get("data", {}):
                 client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+            self.wait_kv_ready()
         if self.flavor == "vault":
             # HashiCorp Vault has no declarative audit stanza; it takes the API call that
             # OpenBao refuses (one device for the cluster). Not exercised here: no
@@ -425,6 +437,27 @@ class Vault(Component):
             if h["initialized"] and not h["sealed"] and not h["standby"]:
                 return node
         return None
+
+    def wait_kv_ready(self, timeout: float = 60) -> None:
+        """A fresh KV v2 mount answers "Waiting for the primary to upgrade from
+        non-versioned to versioned data" for a moment: wait until it serves reads."""
+        import hvac
+
+        deadline = time.monotonic() + timeout
+        pending = list(self.node_names)  # the Service may route to any of them
+        while pending:
+            node = pending[0]
+            kv = self.node_client(node, self.root_token()).secrets.kv.v2
+            try:
+                kv.read_secret_version(path="heracles-harness/readiness-probe",
+                                       mount_point="secret", raise_on_deleted_version=True)
+                pending.pop(0)
+            except hvac.exceptions.InvalidPath:
+                pending.pop(0)  # 404: the mount serves reads
+            except hvac.exceptions.InvalidRequest as exc:
+                if "upgrade" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def wait_service_ready(self, timeout: float = 60) -> None:
         from harness.runtime.probes import http_get
