@@ -81,17 +81,17 @@ def test_a_write_just_after_a_sync_waits_for_the_next_one(eso, vault, vault_stor
 def test_with_the_spec_1h_interval_only_force_sync_brings_the_change(
         eso, vault, vault_store, namespace, kube):
     key = f"{vault_store['prefix']}/hourly"
-    vault.kv_put(key, password="before")
+    vault.kv_put(key, password="hourly-first")
     eso.apply_object(external_secret("hourly", vault_store["store"], key, "1h"), namespace)
-    eso.wait_value(namespace, "hourly", "password", "before")
+    eso.wait_value(namespace, "hourly", "password", "hourly-first")
 
-    vault.kv_put(key, password="after")
-    consistently(lambda: eso.secret_value(namespace, "hourly", "password") == "before",
+    vault.kv_put(key, password="hourly-second")
+    consistently(lambda: eso.secret_value(namespace, "hourly", "password") == "hourly-first",
                  duration=3 * INTERVAL, description="1h interval: no refresh yet")
 
     t0 = time.monotonic()
     # The runbook: kubectl annotate externalsecret <name> -n <ns> force-sync="$(date +%s)"
     kube.kubectl("annotate", "externalsecret", "hourly", "-n", namespace,
                  f"force-sync={int(time.time())}", "--overwrite")
-    eso.wait_value(namespace, "hourly", "password", "after", timeout=10)
+    eso.wait_value(namespace, "hourly", "password", "hourly-second", timeout=10)
     print(f"\nforce-sync -> Secret updated in {time.monotonic() - t0:.2f}s")

@@ -455,7 +455,9 @@ class Vault(Component):
             except hvac.exceptions.InvalidPath:
                 pending.pop(0)  # 404: the mount serves reads
             except hvac.exceptions.InvalidRequest as exc:
-                if "upgrade" not in str(exc) or time.monotonic() > deadline:
+                # "Upgrading from non-versioned..." (active) / "Waiting for the primary
+                # to upgrade..." (standby)
+                if "upgrad" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
 
