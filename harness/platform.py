@@ -23,6 +23,7 @@ from harness.components.observability import Alertmanager, Prometheus
 from harness.components.vault import Vault
 from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.pki import PKI
+from harness.runtime.probes import hostport
 from harness.runtime.process import ManagedProcess
 from harness.runtime.redact import redact
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
@@ -289,20 +290,20 @@ class Platform:
         self.state.save(current)
         self.record.update(current)
 
-    def restart_process(self, name: str) -> ManagedProcess:
-        """Graceful restart on the same data directory and ports."""
+    def _control(self, name: str, action: str) -> ManagedProcess:
+        """start/restart a process under the state lock, recording its new pid."""
         with self.state.lock():
             proc = self.process(name)
-            proc.restart()
+            getattr(proc, action)()
             self._record_process(proc)
         return proc
 
+    def restart_process(self, name: str) -> ManagedProcess:
+        """Graceful restart on the same data directory and ports."""
+        return self._control(name, "restart")
+
     def start_process(self, name: str) -> ManagedProcess:
-        with self.state.lock():
-            proc = self.process(name)
-            proc.start()
-            self._record_process(proc)
-        return proc
+        return self._control(name, "start")
 
     # ---- cluster add-ons ---------------------------------------------------------------
     CRD_SETS = {"prometheus-operator": "prometheus-operator-crds"}
@@ -347,17 +348,17 @@ class Platform:
         if "vault" in self.components:
             vault = self.component("vault")
             assert isinstance(vault, Vault)
-            hostport = vault.address.split("://", 1)[1]
+            target_hp = hostport(vault.address)
             if "netfault" in self.components:  # through Toxiproxy: faults can be injected
                 net = self.component("netfault")
                 assert isinstance(net, NetFault)
-                hostport = net.proxy_address("vault")
+                target_hp = net.proxy_address("vault")
             for name in ("vault.vault.svc.cluster.local", "vault.vault.svc", "vault.vault"):
                 for scheme in ("http", "https"):
                     # HA Vault speaks TLS only: the scheme is kept, so a store written
                     # with http:// fails as it would in the cluster. The dev server has
                     # no TLS (the spec's "simplified TLS"): both schemes reach it.
-                    target = f"{scheme}://{hostport}" if vault.tls else f"http://{hostport}"
+                    target = f"{scheme if vault.tls else 'http'}://{target_hp}"
                     out[f"{scheme}://{name}:8200"] = target
         return out
 

@@ -51,9 +51,6 @@ class ExternalSecrets(Component):
     def endpoints(self) -> dict[str, str]:
         return {"eso-metrics": self.address}
 
-    def secret_files(self) -> list[Path]:
-        return []  # the kubeconfig's token is registered when read (below)
-
     def prepare(self) -> None:
         kube, vault = self.ctx.components["kube"], self.ctx.components["vault"]
         assert isinstance(kube, Kube) and isinstance(vault, Vault)

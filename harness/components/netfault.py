@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.components.base import Component
 from harness.errors import HarnessError
-from harness.runtime.probes import http_ok
+from harness.runtime.probes import hostport, http_ok
 
 
 class NetFault(Component):
@@ -33,7 +33,7 @@ class NetFault(Component):
 
     def upstreams(self) -> dict[str, str]:
         vault = self.ctx.components["vault"]
-        return {"vault": vault.address.split("://", 1)[1]}
+        return {"vault": hostport(vault.address)}
 
     def prepare(self) -> None:
         config = [{"name": name, "listen": self.proxy_address(name), "upstream": upstream,

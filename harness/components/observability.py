@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,7 @@ from harness.components.vault import Vault
 from harness.errors import HarnessError
 from harness.rules import format_duration, load_rule_documents, scaled_groups
 from harness.runtime.pki import write_private
-from harness.runtime.probes import http_ok
+from harness.runtime.probes import hostport, http_ok
 from harness.runtime.redact import REDACTOR
 
 BASE_SCRAPE = 15.0  # seconds, Prometheus' default, before time scaling
@@ -118,7 +119,9 @@ class Prometheus(Component):
     def scrape_interval(self) -> str:
         return scaled(BASE_SCRAPE, self.ctx.settings.time_scale)
 
-    extra_rule_sources: list[Path] = []  # set by scenarios, then reload()
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.extra_rule_sources: list[Path] = []  # set by scenarios, then reload()
 
     def rule_sources(self) -> list[Path]:
         """The customer's rule files: fixtures/observability (rule files and
@@ -193,7 +196,7 @@ class Prometheus(Component):
         scrape = []
         if isinstance(vault := comps.get("vault"), Vault):
             token = self._vault_metrics_token(vault)
-            targets = [vault.node_address(n).split("://", 1)[1] for n in vault.node_names]
+            targets = [hostport(vault.node_address(n)) for n in vault.node_names]
             job: dict = {"job_name": "vault", "metrics_path": "/v1/sys/metrics",
                          "params": {"format": ["prometheus"]},
                          "authorization": {"credentials_file": str(token)},
@@ -204,21 +207,21 @@ class Prometheus(Component):
             scrape.append(job)
         if (eso := comps.get("eso")) is not None:
             scrape.append({"job_name": "external-secrets", "static_configs": [
-                {"targets": [eso.address.split("://", 1)[1].split("/", 1)[0]]}]})
+                {"targets": [hostport(eso.address)]}]})
         if isinstance(kube := comps.get("kube"), Kube):
             admin = self.ctx.pki.pair("client-admin")
             scrape.append({"job_name": "kube-apiserver", "scheme": "https",
                            "tls_config": {"ca_file": str(self.ctx.pki.ca_cert),
                                           "cert_file": str(admin.cert),
                                           "key_file": str(admin.key)},
-                           "static_configs": [{"targets": [kube.address.split("://")[1]]}]})
+                           "static_configs": [{"targets": [hostport(kube.address)]}]})
         am = comps["alertmanager"]
         config = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval,
                        "scrape_timeout": scaled(10, factor, 0.8)},
             "rule_files": [str(self.rules_dir / "*.yml")],
             "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [am.address.split("://", 1)[1]]}]}]},
+                {"targets": [hostport(am.address)]}]}]},
             "scrape_configs": scrape,
         }
         (self._dir / "prometheus.yml").write_text(

@@ -8,6 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def hostport(url: str) -> str:
+    """'https://127.0.0.1:6443/metrics' -> '127.0.0.1:6443' (what scrape targets and
+    proxies take)."""
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
 def tls_context(ca: Path | None, cert: Path | None = None,
                 key: Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
