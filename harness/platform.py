@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.components.backup import Backup
 from harness.components.base import Component, Context
 from harness.components.eso import ExternalSecrets
 from harness.components.etcd import Etcd
@@ -33,13 +34,15 @@ from harness.toolchain import Toolchain
 
 COMPONENTS: dict[str, type[Component]] = {
     "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets,
-    "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": NetFault}
+    "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": NetFault,
+    "backup": Backup}
 """Every component the local backend can run, in start order."""
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
     "dev": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
     "staging": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
-    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
+    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault",
+             "backup"),
 }
 
 
@@ -304,6 +307,37 @@ class Platform:
 
     def start_process(self, name: str) -> ManagedProcess:
         return self._control(name, "start")
+
+    # ---- cluster state (etcd) backup and restore -----------------------------------------
+    def _kube_clients(self) -> list[ManagedProcess]:
+        """Processes holding Kubernetes watch caches, in start order: the apiserver and
+        controllers, and every component that requires kube (ESO, ...)."""
+        return [p for n, c in self.components.items()
+                if n == "kube" or "kube" in c.requires for p in c.processes()]
+
+    def restore_cluster_state(self, snapshot: Any, step: Events = lambda _m: None) -> None:
+        """Replace the cluster state with an etcd snapshot, as the Kubernetes docs say to:
+        stop every apiserver client and the apiserver, restore etcd's data directory,
+        start etcd, then everything again (their caches are newer than the restored
+        state). The snapshot is checked first, so a bad file changes nothing."""
+        from pathlib import Path
+
+        etcd = self.component("etcd")
+        assert isinstance(etcd, Etcd)
+        snap = Path(snapshot)
+        etcd._run("etcdutl", "snapshot", "status", str(snap))  # refuses a corrupt file
+        clients = self._kube_clients()
+        with self.state.lock():
+            for proc in reversed(clients):
+                proc.stop(grace=5)
+            etcd.process("etcd").stop(grace=5)
+            step("apiserver, controllers and etcd stopped")
+            etcd.restore_data(snap)
+            step("etcd data restored from the snapshot")
+            for proc in [etcd.process("etcd"), *clients]:
+                proc.start()
+                self._record_process(proc)
+        step("etcd, apiserver and controllers started")
 
     # ---- cluster add-ons ---------------------------------------------------------------
     CRD_SETS = {"prometheus-operator": "prometheus-operator-crds"}

@@ -156,13 +156,17 @@ class ExternalSecrets:
         """Sum of an ESO metric's samples matching labels (from its /metrics)."""
         from harness.runtime.probes import http_get
 
-        status, body = http_get(self.platform.component("eso").address)
-        if status != 200:
-            raise Hopeless(f"ESO metrics endpoint answered {status}")
         total = 0.0
-        for line in body.decode().splitlines():
-            if not line.startswith(metric + "{") and not line.startswith(metric + " "):
-                continue
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
+        for address in self.platform.component("eso").metrics_addresses:
+            try:
+                status, body = http_get(address)
+            except OSError:
+                continue  # a replica that is down (killed by a fault) has no metrics
+            if status != 200:
+                raise Hopeless(f"ESO metrics endpoint {address} answered {status}")
+            for line in body.decode().splitlines():
+                if not line.startswith(metric + "{") and not line.startswith(metric + " "):
+                    continue
+                if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
         return total

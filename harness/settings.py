@@ -12,6 +12,8 @@
 | fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
 | vault_binary    | "" = OpenBao `bao` from the toolchain     | HERACLES_VAULT_BINARY    |
 | time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
+| backup_interval | 3600 s between scheduled snapshots (prod) | HERACLES_BACKUP_INTERVAL |
+| backup_keep     | 24 snapshots kept per kind (prod)         | HERACLES_BACKUP_KEEP     |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -73,6 +75,10 @@ class Settings:
     stop_grace: float = field(default_factory=lambda: _float_env("HERACLES_STOP_GRACE", 10.0))
     time_scale: float = field(
         default_factory=lambda: _float_env("HERACLES_TIME_SCALE", 1.0))
+    backup_interval: float = field(
+        default_factory=lambda: _float_env("HERACLES_BACKUP_INTERVAL", 3600.0))
+    backup_keep: int = field(
+        default_factory=lambda: int(_float_env("HERACLES_BACKUP_KEEP", 24)))
     vault_binary: str = field(default_factory=lambda: os.environ.get(
         "HERACLES_VAULT_BINARY", ""))
     fixtures_dir: Path = field(default_factory=lambda: Path(

@@ -11,6 +11,7 @@ There is no `--kubeconfig` flag: ESO reads KUBECONFIG.
 from __future__ import annotations
 
 import base64
+import shutil
 import time
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,10 @@ def packaged_manifest(name: str) -> Path:
     return Path(str(resources.files("harness.components").joinpath("manifests", name)))
 
 
+LEASE = "external-secrets-controller"  # controller-runtime LeaderElectionID in ESO's root.go
+IN_CLUSTER_NS = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 class ExternalSecrets(Component):
     name = "eso"
     requires = ("kube", "vault")
@@ -41,15 +46,67 @@ class ExternalSecrets(Component):
     toolchain = ("external-secrets",)
 
     @property
+    def replicas(self) -> int:
+        """dev: one controller, as the spec's "single replicas". staging/prod: two with
+        leader election (a Lease in external-secrets), as an HA chart install runs."""
+        return 1 if self.ctx.settings.profile == "dev" else 2
+
+    @property
+    def replica_names(self) -> list[str]:
+        return ["external-secrets", *(f"external-secrets-{i}" for i in range(1, self.replicas))]
+
+    def _metrics_port_key(self, index: int) -> str:
+        return "eso.metrics" if index == 0 else f"eso.metrics-{index}"
+
+    def wanted_ports(self) -> dict[str, int]:
+        return {self._metrics_port_key(i): 1 for i in range(self.replicas)}
+
+    @property
+    def metrics_addresses(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.ctx.port(self._metrics_port_key(i))}/metrics"
+                for i in range(self.replicas)]
+
+    @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.ctx.port('eso.metrics')}/metrics"
+        return self.metrics_addresses[0]
+
+    def leader(self) -> str | None:
+        """The replica that leads now: running, and whose log's last leader-election
+        line is client-go's "successfully acquired lease" (a standby's is "attempting
+        to acquire leader lease"). Both replicas share a hostname, so the Lease's
+        holderIdentity alone cannot tell them apart."""
+        for proc in self.processes():
+            if not proc.running() or not proc.spec.log_path.exists():
+                continue
+            text = proc.spec.log_path.read_text(errors="replace")
+            acquired = text.rfind(f"successfully acquired lease {NAMESPACE}/{LEASE}")
+            if acquired > text.rfind("attempting to acquire leader lease"):
+                return proc.name
+        return None
+
+    def lease_holder(self) -> str | None:
+        """holderIdentity of the Lease (None when there is none)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        kube = self.ctx.components["kube"]
+        assert isinstance(kube, Kube)
+        try:
+            lease = client.CoordinationV1Api(kube.api_client()).read_namespaced_lease(
+                LEASE, NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return lease.spec.holder_identity or None
 
     @property
     def kubeconfig(self) -> Path:
         return self.ctx.state.root / "kube" / "external-secrets.kubeconfig"
 
     def endpoints(self) -> dict[str, str]:
-        return {"eso-metrics": self.address}
+        return {f"eso-metrics{'' if i == 0 else f'-{i}'}": a
+                for i, a in enumerate(self.metrics_addresses)}
 
     def prepare(self) -> None:
         kube, vault = self.ctx.components["kube"], self.ctx.components["vault"]
@@ -97,10 +154,35 @@ class ExternalSecrets(Component):
             time.sleep(0.1)
 
     def process_specs(self):
-        argv = [self.bin("external-secrets", "external-secrets"),
-                f"--metrics-addr=127.0.0.1:{self.ctx.port('eso.metrics')}",
-                "--enable-leader-election=false",
-                "--zap-time-encoding=iso8601",
-                "--concurrent=2"]
-        return [self.spec("external-secrets", argv, http_ok(self.address),
-                          env={"KUBECONFIG": str(self.kubeconfig)})]
+        elect = self.replicas > 1
+        specs = []
+        for i, name in enumerate(self.replica_names):
+            argv = [self.bin("external-secrets", "external-secrets"),
+                    f"--metrics-addr=127.0.0.1:{self.ctx.port(self._metrics_port_key(i))}",
+                    f"--enable-leader-election={'true' if elect else 'false'}",
+                    "--zap-time-encoding=iso8601",
+                    "--concurrent=2"]
+            if elect:
+                argv = self._in_cluster_namespace(argv)
+            specs.append(self.spec(name, argv, http_ok(self.metrics_addresses[i]),
+                                   env={"KUBECONFIG": str(self.kubeconfig)}))
+        return specs
+
+    def _in_cluster_namespace(self, argv: list[str]) -> list[str]:
+        """ESO has no leader-election-namespace flag: controller-runtime reads the pod's
+        namespace from /var/run/secrets/kubernetes.io/serviceaccount/namespace and refuses
+        to elect without it. The controller gets that file in a private mount namespace
+        (`unshare --mount --map-root-user`, no privileges needed): a tmpfs over /run
+        holding only the namespace file — nothing on the machine is touched."""
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            raise HarnessError("ESO leader election needs `unshare` (util-linux) to give "
+                               "the controller its in-cluster namespace file")
+        for path in (self.kubeconfig, self.ctx.state.root):
+            if str(path.resolve()).startswith(("/run/", "/var/run/")):
+                raise HarnessError(f"state dir {self.ctx.state.root} is under /run, which "
+                                   "ESO's private mount namespace hides; choose another")
+        script = ("mount -t tmpfs -o size=1m,mode=0755 tmpfs /run && "
+                  f"mkdir -p {IN_CLUSTER_NS} && printf %s {NAMESPACE} > {IN_CLUSTER_NS}/namespace "
+                  '&& exec "$@"')
+        return [unshare, "--mount", "--map-root-user", "sh", "-c", script, "eso", *argv]

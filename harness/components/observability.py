@@ -207,7 +207,10 @@ class Prometheus(Component):
             scrape.append(job)
         if (eso := comps.get("eso")) is not None:
             scrape.append({"job_name": "external-secrets", "static_configs": [
-                {"targets": [hostport(eso.address)]}]})
+                {"targets": [hostport(a) for a in eso.metrics_addresses]}]})
+        if (backup := comps.get("backup")) is not None:
+            scrape.append({"job_name": "backup", "static_configs": [
+                {"targets": [hostport(backup.address)]}]})
         if isinstance(kube := comps.get("kube"), Kube):
             admin = self.ctx.pki.pair("client-admin")
             scrape.append({"job_name": "kube-apiserver", "scheme": "https",
