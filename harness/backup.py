@@ -76,7 +76,7 @@ def vault_snapshot(address: str, ca: Path, token_file: Path, dest: Path) -> None
     req = urllib.request.Request(f"{address}/v1/sys/storage/raft/snapshot",
                                  headers={"X-Vault-Token": token})
     ctx = ssl.create_default_context(cafile=str(ca))
-    with urllib.request.urlopen(req, context=ctx, timeout=60) as resp:  # noqa: S310
+    with urllib.request.urlopen(req, context=ctx, timeout=60) as resp:
         data = resp.read()
     if not data:
         raise RuntimeError("Vault returned an empty snapshot")

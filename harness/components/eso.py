@@ -98,7 +98,7 @@ class ExternalSecrets(Component):
             if exc.status == 404:
                 return None
             raise
-        return lease.spec.holder_identity or None
+        return (lease.spec.holder_identity if lease.spec else None) or None
 
     @property
     def kubeconfig(self) -> Path:

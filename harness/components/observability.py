@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from harness.components.base import Component
+from harness.components.eso import ExternalSecrets
 from harness.components.kube import Kube
 from harness.components.vault import Vault
 from harness.errors import HarnessError
@@ -205,7 +206,7 @@ class Prometheus(Component):
                 job["scheme"] = "https"
                 job["tls_config"] = {"ca_file": str(self.ctx.pki.ca_cert)}
             scrape.append(job)
-        if (eso := comps.get("eso")) is not None:
+        if isinstance(eso := comps.get("eso"), ExternalSecrets):
             scrape.append({"job_name": "external-secrets", "static_configs": [
                 {"targets": [hostport(a) for a in eso.metrics_addresses]}]})
         if (backup := comps.get("backup")) is not None:
