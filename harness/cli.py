@@ -1,4 +1,5 @@
-"""`harness` command line: up/down/status/env, toolchain install/status, bench."""
+"""`harness` command line: up/down/status/env, drill list/run, toolchain install/status,
+bench."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from harness.errors import HarnessError
 from harness.progress import Reporter
@@ -285,6 +286,94 @@ def toolchain_status(ctx: click.Context, as_json: bool, only: tuple[str, ...]) -
         out.print(table)
     if not all(r.present for r in rows):
         sys.exit(1)
+
+
+@main.group()
+def drill() -> None:
+    """DR drills: a fault, recovery as the runbook says, RTO/RPO, a verdict, reports."""
+
+
+@drill.command("list")
+def drill_list() -> None:
+    from harness.drills import DRILLS
+
+    table = Table("what happens", title="harness drills")
+    table.columns.insert(0, Column("drill", no_wrap=True))
+    table.columns.insert(1, Column("profiles", no_wrap=True))
+    table.columns.insert(2, Column("RTO objective", no_wrap=True))
+    for d in DRILLS.values():
+        table.add_row(d.name, ", ".join(d.profiles), f"{d.objectives.rto_seconds:.0f} s",
+                      d.description)
+    out.print(table)
+
+
+@drill.command("run")
+@click.argument("name")
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="Profile of the environment the drill starts when none is running "
+                   "(default: the drill's first).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory for report.md/json/html + timeline.png "
+                   "(default: ./drill-reports/NAME-<UTC time>).")
+@click.option("--keep", is_flag=True,
+              help="Keep the environment the drill started (default: torn down).")
+@click.pass_context
+def drill_run(ctx: click.Context, name: str, profile: str | None, report_dir: Path | None,
+              keep: bool) -> None:
+    """Run a drill against the running environment of --state-dir when its profile
+    suits the drill; otherwise in a fresh environment of its own. Exit 1 on FAIL."""
+    import time
+
+    from harness import drills
+    from harness.drills.model import Event
+    from harness.drills.report import rpo_text
+    from harness.platform import Platform
+
+    spec = drills.get(name)
+    if profile is not None and profile not in spec.profiles:
+        raise HarnessError(f"drill {name!r} needs profile {' or '.join(spec.profiles)}")
+    settings = settings_from(ctx)
+    record = StateDir(settings.state_dir).load()
+    running = record is not None and record.get("status") == "up"
+    reuse = running and record is not None and record.get("profile") in spec.profiles and (
+        profile is None or record.get("profile") == profile)
+    if not reuse:
+        settings = settings.with_(
+            profile=profile or spec.profiles[0],
+            state_dir=settings.state_dir.parent / "drills" / name)
+    report_dir = report_dir or Path("drill-reports") / (
+        f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    colors = {"fault": "red", "restored": "green", "recovery": "yellow", "error": "red"}
+
+    def show(e: Event) -> None:
+        mark = {True: " [green]ok[/]", False: " [red]FAILED[/]"}.get(e.ok, "") \
+            if e.ok is not None else ""
+        color = colors.get(e.kind, "cyan")
+        err.print(f"  {e.at:7.2f}s [{color}]{e.kind:<9}[/] {redact(e.message)}{mark}",
+                  highlight=False)
+
+    platform = Platform(settings)
+    if reuse:
+        platform.attach()
+        err.print(f"drill {name}: on the running {platform.settings.profile} environment "
+                  f"in {settings.state_dir}")
+    else:
+        err.print(f"drill {name}: starting a {settings.profile} environment in "
+                  f"{settings.state_dir}")
+        platform.up(events=lambda m: err.print(f"  {m}", highlight=False))
+    try:
+        result = drills.run_drill(name, platform, report_dir, progress=show)
+    finally:
+        if not reuse and not keep:
+            platform.down(purge=True)
+    rto = f"{result.rto_seconds:.2f}s" if result.rto_seconds is not None else "n/a"
+    color = "green" if result.verdict == "PASS" else "red"
+    err.print(f"[{color}]{result.verdict}[/] RTO {rto} (objective "
+              f"{result.objectives.rto_seconds:.0f}s), RPO {rpo_text(result)}")
+    for reason in result.reasons:
+        err.print(f"  [red]-[/] {redact(reason)}", highlight=False)
+    err.print(f"reports: {report_dir}/report.md, report.json, report.html, timeline.png")
+    sys.exit(0 if result.verdict == "PASS" else 1)
 
 
 @main.command()

@@ -516,6 +516,19 @@ class Vault(Component):
         client.write_data("auth/kubernetes/config", data={
             "kubernetes_host": kubernetes_host, "kubernetes_ca_cert": ca_pem,
             "token_reviewer_jwt": reviewer_jwt})
+        if self.ha:
+            self.reload_auth_mount("kubernetes/")
+
+    def reload_auth_mount(self, mount: str) -> None:
+        """Found here: OpenBao 2.7 standbys answer kubernetes-auth logins themselves, with
+        the config and roles they cached; after `auth/kubernetes/config` or a role is
+        written they answer "permission denied" / "invalid role name" for ~30 s.
+        Reloading the mount's backend on every node (sys/plugins/reload/backend) makes
+        the change effective at once."""
+        for node in self.node_names:
+            if self.sealed(node) is False:
+                self.node_client(node, self.root_token()).adapter.put(
+                    "/v1/sys/plugins/reload/backend", json={"mounts": [f"auth/{mount}"]})
 
     def write_policy(self, name: str, hcl: str) -> None:
         self.client().sys.create_or_update_policy(name=name, policy=hcl)
@@ -526,6 +539,8 @@ class Vault(Component):
             "bound_service_account_names": service_account,
             "bound_service_account_namespaces": namespace,
             "policies": ",".join(policies), "ttl": ttl})
+        if self.ha:
+            self.reload_auth_mount("kubernetes/")  # standbys cache roles as well
 
     def kv_put(self, path: str, /, mount_point: str = "secret", **values: str) -> None:
         """`vault kv put <mount>/<path> k=v ...` (KV v2); the values become redacted."""

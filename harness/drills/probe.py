@@ -1,0 +1,140 @@
+"""The client's view a drill judges by: a namespace with an ExternalSecret fed by a
+store of its own (https + the harness CA on HA Vault, as the spec wants TLS), a set of
+Vault keys whose values are compared by digest (never printed), and reads/writes
+through the Vault Service as a workload does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from typing import Any
+
+from kubernetes import client
+
+from harness.components.vault import Vault
+from harness.kubeclient import KubeClient
+from harness.secrets_sync import ExternalSecrets
+from harness.wait import eventually
+
+NAMESPACE = "heracles-drill"
+STORE = "heracles-drill"
+PREFIX = "heracles-drill"
+
+
+def fresh_value() -> str:
+    """A random value: never an ordinary word (the redactor masks every value)."""
+    return "drl-" + secrets.token_hex(12)
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+class Probe:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.vault = platform.component("vault")
+        assert isinstance(self.vault, Vault)
+        self.kube = KubeClient(platform.kubeconfig,
+                               str(platform.toolchain.binary("kubernetes", "kubectl")))
+        self.eso = ExternalSecrets(platform, self.kube)
+        self.written: dict[str, str] = {}  # key -> digest of the last value written
+
+    # ---- setup ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Namespace, store, probe ExternalSecret synced (idempotent)."""
+        try:
+            self.kube.core.create_namespace(client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        # Its own least-privilege policy and role, bound to ESO's ServiceAccount: the
+        # customer's policy (fixtures) only grants the spec's three paths.
+        self.vault.write_policy(STORE, f'path "secret/data/{PREFIX}/*" {{\n'
+                                       '  capabilities = ["read"]\n}\n')
+        self.vault.write_kubernetes_role(STORE, "external-secrets", "external-secrets",
+                                         [STORE])
+        provider: dict[str, Any] = {
+            "server": f"{'https' if self.vault.tls else 'http'}://vault.vault.svc.cluster.local:8200",
+            "path": "secret", "version": "v2",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": STORE,
+                                    "serviceAccountRef": {"name": "external-secrets",
+                                                          "namespace": "external-secrets"}}}}
+        if self.vault.tls:
+            provider["caBundle"] = base64.b64encode(
+                self.vault.ctx.pki.ca_cert.read_bytes()).decode()
+        self.eso.apply_object({"apiVersion": "external-secrets.io/v1beta1",
+                               "kind": "ClusterSecretStore", "metadata": {"name": STORE},
+                               "spec": {"provider": {"vault": provider}}}, None)
+        self.write("probe")
+        self.eso.apply_object({
+            "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+            "metadata": {"name": "probe"},
+            "spec": {"refreshInterval": "1h",
+                     "secretStoreRef": {"name": STORE, "kind": "ClusterSecretStore"},
+                     "target": {"name": "probe"},
+                     "data": [{"secretKey": "value", "remoteRef": {
+                         "key": f"{PREFIX}/probe", "property": "value"}}]}}, NAMESPACE)
+        self.wait_secret(timeout=90)
+
+    # ---- Vault, as a client sees it -----------------------------------------------------
+    def write(self, key: str) -> str:
+        value = fresh_value()
+        self.vault.kv_put(f"{PREFIX}/{key}", value=value)
+        self.written[key] = digest(value)
+        return value
+
+    def read_digest(self, key: str) -> str | None:
+        data = self.vault.kv_get(f"{PREFIX}/{key}")
+        return digest(data["value"]) if data and "value" in data else None
+
+    def service_answers(self) -> bool:
+        """A read of the probe through the Service (not the active node) succeeds."""
+        try:
+            kv = self.vault.client(url=self.vault.address).secrets.kv.v2
+            kv.read_secret_version(path=f"{PREFIX}/probe", mount_point="secret",
+                                   raise_on_deleted_version=True)
+            return True
+        except Exception:  # noqa: BLE001 - any failure is "not (yet) serving"
+            return False
+
+    def wait_service(self, timeout: float) -> float:
+        t0 = time.monotonic()
+        eventually(self.service_answers, timeout=timeout, interval=0.1,
+                   description="the Vault Service serves reads")
+        return time.monotonic() - t0
+
+    # ---- Kubernetes, as the application sees it ------------------------------------------
+    def secret_digest(self) -> str | None:
+        value = self.eso.secret_value(NAMESPACE, "probe", "value")
+        return digest(value) if value is not None else None
+
+    def wait_secret(self, timeout: float = 60, force: bool = True) -> float:
+        """Until the Kubernetes Secret holds the probe's current Vault value."""
+        t0 = time.monotonic()
+        if force:
+            self.eso.force_sync(NAMESPACE, "probe")
+        def arrived() -> bool:
+            if self.secret_digest() == self.written["probe"]:
+                return True
+            cond = self.eso.condition(NAMESPACE, "probe") or {}
+            raise AssertionError(f"ExternalSecret {NAMESPACE}/probe: "
+                                 f"{cond.get('reason')}: {cond.get('message')}")
+
+        eventually(arrived, timeout=timeout, interval=0.1,
+                   description="the probe Secret holds the Vault value")
+        return time.monotonic() - t0
+
+    def managed_secrets(self) -> dict[str, str]:
+        """Every Secret ESO manages in the cluster: name -> digest of its data."""
+        out = {}
+        for s in self.kube.core.list_secret_for_all_namespaces(
+                label_selector="reconcile.external-secrets.io/managed=true").items:
+            blob = repr(sorted((s.data or {}).items()))
+            meta = s.metadata
+            assert meta is not None
+            out[f"{meta.namespace}/{meta.name}"] = digest(blob)
+        return out
