@@ -155,6 +155,44 @@ def alert_timeline(plat: Platform, log: Log) -> dict[str, float]:
     return out
 
 
+def resilience_figures(plat: Platform, repeat: int, log: Log) -> dict[str, Any]:
+    """Drills on the staging stack: the vault-leader-loss drill `repeat` times (new
+    active node after kill -9, ESO sync resumed after it), then one vault-restore."""
+    from harness.drills import run_drill
+
+    kills: list[float] = []
+    syncs: list[float] = []
+    rtos: list[float] = []
+    for i in range(repeat):
+        log(f"drill vault-leader-loss {i + 1}/{repeat}")
+        r = run_drill("vault-leader-loss", plat)
+        if r.verdict != "PASS":
+            log(f"  FAIL: {'; '.join(r.reasons)}")
+            continue
+        kills.append(r.measurements["new_active_after_kill"])
+        syncs.append(r.measurements["eso_sync_after_failover"])
+        rtos.append(r.rto_seconds or 0.0)
+    log("drill vault-restore")
+    restore = run_drill("vault-restore", plat)
+
+    def stats(values: list[float], goal: float) -> dict[str, Any]:
+        if not values:
+            return {"median": None, "goal": goal, "met": None}
+        med = statistics.median(values)
+        return {"median": round(med, 3), "min": round(min(values), 3),
+                "max": round(max(values), 3), "goal": goal, "met": med <= goal}
+
+    return {
+        "new_active_after_leader_kill": stats(kills, 3.0),
+        "eso_sync_resumed_after_failover": stats(syncs, 10.0),
+        "vault_leader_loss_rto": stats(rtos, 10.0),
+        "vault_restore_rto": {"value": restore.rto_seconds, "goal": 30.0,
+                              "verdict": restore.verdict, "rpo": restore.rpo,
+                              "met": restore.rto_seconds is not None
+                              and restore.rto_seconds <= 30.0},
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -209,6 +247,7 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3,
                 plat.down()
 
     staging: dict[str, float] = {}
+    resilience: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="heracles-bench-") as tmp:
         s = settings.with_(state_dir=Path(tmp) / "state", profile="staging")
         plat = Platform(s, toolchain)
@@ -218,6 +257,7 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3,
             staging = {k: round(v, 3) for k, v in plat.timings.items()}
             time.sleep(2)
             staging["rss_mib"] = round(plat.rss_bytes() / MiB, 1)
+            resilience = resilience_figures(plat, repeat, log)
         finally:
             plat.down()
 
@@ -242,6 +282,7 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3,
             "dev_secrets_stack_rss": figure(stack_rss, "MiB", floor_rss, 2048.0),
         },
         "staging_stack_start_s": staging,
+        "resilience_s": resilience,
         "alert_vault_down_timeline_s": {**timeline, "goal_overhead": 3.0},
         "prometheus_alertmanager_start_s": {
             "median": round(statistics.median(obs_start), 3) if obs_start else None,
@@ -275,6 +316,20 @@ def render(report: dict[str, Any]) -> Any:
     stg = report["staging_stack_start_s"]
     table.add_row("staging stack start (1 run)", f"{stg.get('total')}s",
                   f"vault {stg.get('vault')}s", "", "", f"RSS {stg.get('rss_mib')}MiB")
+    res = report.get("resilience_s", {})
+    for key, label in (("new_active_after_leader_kill", "Vault: new active after kill -9"),
+                       ("eso_sync_resumed_after_failover", "ESO sync after failover"),
+                       ("vault_leader_loss_rto", "vault-leader-loss RTO")):
+        if key in res and res[key]["median"] is not None:
+            f = res[key]
+            table.add_row(label, f"{f['median']}s", f"{f['min']}-{f['max']}", "", "",
+                          f"goal <= {f['goal']}s " + ("[green]met[/]" if f["met"]
+                                                      else "[red]missed[/]"))
+    if "vault_restore_rto" in res:
+        f = res["vault_restore_rto"]
+        table.add_row("vault-restore drill RTO (1 run)", f"{f['value']}s", f["verdict"], "",
+                      "", f"goal <= {f['goal']}s " + ("[green]met[/]" if f["met"]
+                                                      else "[red]missed[/]"))
     tl = report["alert_vault_down_timeline_s"]
     if "overhead" in tl:
         table.add_row("VaultDown fault -> delivered, minus scaled for:",

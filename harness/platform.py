@@ -202,6 +202,10 @@ class Platform:
                     self.registry.set_mode(self.record["run_id"], "detached")
                 self.state.save(self.record)
                 raise
+            prom = self.components.get("prometheus")
+            if isinstance(prom, Prometheus) and "prometheus" not in self.timings and \
+                    self.timings:
+                prom.reload()  # components added to a running environment get scraped
             self.record["status"] = "up"
             self.record["endpoints"] = self.endpoints()
             self.state.save(self.record)

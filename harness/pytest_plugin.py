@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "platform" in getattr(item, "fixturenames", ()):
+        if {"platform", "staging"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.scenario)
 
 

@@ -22,6 +22,10 @@ def harness(tmp_path, *args, env=None):
      "prometheus"),
     (["up", "--bogus"], "No such option '--bogus'"),
     (["toolchain", "install", "--only", "kubectl"], "unknown toolchain component(s): kubectl"),
+    (["drill", "run", "vault-restor"], "unknown drill 'vault-restor'; known: "
+     "vault-leader-loss, vault-restore, eso-outage, cluster-state-restore"),
+    (["drill", "run", "vault-restore", "--profile", "dev"],
+     "drill 'vault-restore' needs profile staging or prod"),
 ])
 def test_bad_input_is_named(tmp_path, args, message):
     res = harness(tmp_path, *args)

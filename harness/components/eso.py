@@ -79,6 +79,7 @@ class ExternalSecrets(Component):
             if not proc.running() or not proc.spec.log_path.exists():
                 continue
             text = proc.spec.log_path.read_text(errors="replace")
+            text = text[text.rfind(f" start {proc.name}\n") + 1:]  # this run of it only
             acquired = text.rfind(f"successfully acquired lease {NAMESPACE}/{LEASE}")
             if acquired > text.rfind("attempting to acquire leader lease"):
                 return proc.name

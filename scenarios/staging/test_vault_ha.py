@@ -12,34 +12,8 @@ import time
 import pytest
 
 from harness import eventually
-from harness.kubeclient import KubeClient
-from harness.platform import Platform
-from harness.secrets_sync import ExternalSecrets
-from harness.settings import Settings
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def staging(tmp_path_factory, platform):
-    settings = Settings(profile="staging", state_dir=tmp_path_factory.mktemp("staging"),
-                        registry_dir=platform.settings.registry_dir,
-                        cache_dir=platform.settings.cache_dir)
-    plat = Platform(settings)
-    plat.up(mode="session")
-    yield plat
-    plat.down()
-
-
-@pytest.fixture(scope="module")
-def staging_kube(staging):
-    return KubeClient(staging.kubeconfig,
-                      str(staging.toolchain.binary("kubernetes", "kubectl")))
-
-
-@pytest.fixture(scope="module")
-def staging_eso(staging, staging_kube):
-    return ExternalSecrets(staging, staging_kube)
 
 
 def bao(staging, *args: str, node: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -79,9 +53,10 @@ def test_the_spec_store_written_with_http_fails_against_tls_vault(staging, stagi
     Vault (staging), ESO cannot log in. The harness shows it instead of papering over."""
     staging_eso.apply(staging.settings.fixtures_dir / "gitops" / "secrets" /
                       "cluster-secret-store.yaml")
-    log = staging.state.log("external-secrets")
-    eventually(lambda: "Client sent an HTTP request to an HTTPS server" in log.read_text(),
-               timeout=60, description="ESO reports http:// against the TLS Vault")
+    logs = [staging.state.log(n) for n in staging.component("eso").replica_names]
+    eventually(lambda: any("Client sent an HTTP request to an HTTPS server" in log.read_text()
+                           for log in logs),
+               timeout=60, description="ESO (its leader) reports http:// against TLS Vault")
     css = staging_eso.kube.custom.get_cluster_custom_object(
         "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
     ready = next(c for c in css["status"]["conditions"] if c["type"] == "Ready")
