@@ -35,3 +35,14 @@ class ReceivedAlerts:
 
         return eventually(delivered, timeout=timeout, interval=0.1,
                           description=f"alert {name} {state} delivered to the receiver")
+
+
+def external_secret_not_ready_rule(namespace: str, for_: str = "2m") -> dict[str, Any]:
+    """A working replacement for the spec's ExternalSecretsFailure (whose metric does not
+    exist, and whose counter would never resolve): ESO's Ready condition gauge, scoped
+    to one namespace. Fires while an ExternalSecret fails, resolves once it syncs."""
+    return {"alert": "ExternalSecretNotReady", "for": for_,
+            "expr": f'externalsecret_status_condition{{condition="Ready",status="False",'
+                    f'namespace="{namespace}"}} == 1',
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": "ExternalSecret {{ $labels.name }} is not Ready"}}

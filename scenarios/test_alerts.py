@@ -10,6 +10,7 @@ import time
 import yaml
 
 from harness import eventually
+from harness.alerts import external_secret_not_ready_rule
 from harness.rules import check_rules, load_rules, parse_duration
 from harness.secrets_sync import set_store_access
 
@@ -75,11 +76,7 @@ def test_external_secrets_failure_fixed_two_ways(platform, prometheus, alerts, e
         {"alert": "ExternalSecretsFailureRenamed", "for": "2m",
          "expr": f"externalsecret_sync_calls_error{{{sel}}} > 0",
          "labels": {"severity": "warning"}},
-        {"alert": "ExternalSecretNotReady", "for": "2m",
-         "expr": f'externalsecret_status_condition{{condition="Ready",status="False",{sel}}}'
-                 " == 1",
-         "labels": {"severity": "warning"},
-         "annotations": {"summary": "ExternalSecret {{ $labels.name }} is not Ready"}},
+        external_secret_not_ready_rule(namespace),
     ]}]}
     rules_file = tmp_path / "corrected.rules.yaml"
     rules_file.write_text(yaml.safe_dump(corrected))

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import time
 
+import yaml
+
 from harness import eventually
+from harness.alerts import external_secret_not_ready_rule
 
 from .test_refresh_timing import external_secret
 
@@ -34,18 +37,36 @@ def test_two_seconds_of_latency_to_vault_still_syncs(eso, vault, vault_store, na
 
 
 def test_a_partition_fails_loudly_keeps_the_value_and_recovers(eso, vault, vault_store,
-                                                               namespace, faults):
-    key = synced(eso, vault, vault_store, namespace)
-    errors = eso.metric("externalsecret_sync_calls_error", name="net", namespace=namespace)
-    with faults.partition("vault"):
-        vault.kv_put(key, password="during-partition")
+                                                               namespace, faults, prometheus,
+                                                               alerts, tmp_path):
+    """Partition: SecretSyncedError, the error metric rises, the (working) not-Ready alert
+    fires and reaches the receiver; the Secret keeps its value; after the partition the
+    next sync delivers and the alert resolves."""
+    rules = tmp_path / "not-ready.rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "partition.rules", "rules": [
+        external_secret_not_ready_rule(namespace)]}]}))
+    prometheus.extra_rule_sources = [rules]
+    prometheus.reload()
+    try:
+        key = synced(eso, vault, vault_store, namespace)
+        errors = eso.metric("externalsecret_sync_calls_error", name="net",
+                            namespace=namespace)
+        with faults.partition("vault"):
+            vault.kv_put(key, password="during-partition")
+            eso.force_sync(namespace, "net")
+            cond = eso.wait_error(namespace, "net", timeout=60)
+            assert cond["reason"] == "SecretSyncedError"
+            eventually(lambda: eso.metric("externalsecret_sync_calls_error", name="net",
+                                          namespace=namespace) > errors, timeout=30,
+                       description="externalsecret_sync_calls_error rises")
+            alerts.wait_for_alert("ExternalSecretNotReady", "firing", timeout=90,
+                                  namespace=namespace)
+            assert eso.secret_value(namespace, "net", "password") == "v1"
         eso.force_sync(namespace, "net")
-        cond = eso.wait_error(namespace, "net", timeout=60)
-        assert cond["reason"] == "SecretSyncedError"
-        eventually(lambda: eso.metric("externalsecret_sync_calls_error", name="net",
-                                      namespace=namespace) > errors, timeout=30,
-                   description="externalsecret_sync_calls_error rises")
-        assert eso.secret_value(namespace, "net", "password") == "v1"
-    eso.force_sync(namespace, "net")
-    eso.wait_value(namespace, "net", "password", "during-partition", timeout=60)
-    eso.wait_synced(namespace, "net")
+        eso.wait_value(namespace, "net", "password", "during-partition", timeout=60)
+        eso.wait_synced(namespace, "net")
+        alerts.wait_for_alert("ExternalSecretNotReady", "resolved", timeout=90,
+                              namespace=namespace)
+    finally:
+        prometheus.extra_rule_sources = []
+        prometheus.reload()
