@@ -181,6 +181,9 @@ def validate(docs: list[Document], dyn: Any) -> None:
         raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
 
 
+ARGO_IN_CLUSTER = "https://kubernetes.default.svc"
+
+
 def rewrite(docs: list[Document], service_map: dict[str, str]) -> list[Document]:
     """Copies of the documents with in-cluster service addresses made local."""
     ordered = sorted(service_map.items(), key=lambda kv: len(kv[0]), reverse=True)
@@ -191,6 +194,9 @@ def rewrite(docs: list[Document], service_map: dict[str, str]) -> list[Document]
         if isinstance(value, list):
             return [walk(v, doc) for v in value]
         if isinstance(value, str):
+            if doc.obj.get("apiVersion", "").startswith("argoproj.io/") and \
+                    value.startswith(ARGO_IN_CLUSTER):
+                return value  # Argo CD resolves its in-cluster destination itself
             for remote, local in ordered:
                 if value == remote or value.startswith(remote.rstrip("/") + "/"):
                     doc.rewrites.append((value, local + value[len(remote):]))
@@ -199,8 +205,8 @@ def rewrite(docs: list[Document], service_map: dict[str, str]) -> list[Document]
 
     out = []
     for d in docs:
-        copy_doc = Document(d.source, d.line, {})
-        copy_doc.obj = walk(copy.deepcopy(d.obj), copy_doc)
+        copy_doc = Document(d.source, d.line, copy.deepcopy(d.obj))
+        copy_doc.obj = walk(copy_doc.obj, copy_doc)
         out.append(copy_doc)
     return out
 

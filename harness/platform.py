@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.components.argocd import ArgoCD
 from harness.components.backup import Backup
 from harness.components.base import Component, Context
 from harness.components.eso import ExternalSecrets
 from harness.components.etcd import Etcd
+from harness.components.git import GitServer
 from harness.components.kube import Kube
 from harness.components.netfault import NetFault
 from harness.components.observability import Alertmanager, Prometheus
@@ -35,7 +37,7 @@ from harness.toolchain import Toolchain
 COMPONENTS: dict[str, type[Component]] = {
     "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecrets,
     "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": NetFault,
-    "backup": Backup}
+    "git": GitServer, "argocd": ArgoCD, "backup": Backup}
 """Every component the local backend can run, in start order."""
 
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -84,7 +86,7 @@ class Platform:
         return Context(settings=self.settings, state=self.state, toolchain=self.toolchain,
                        registry=self.registry, pki=PKI(self.state.pki_dir),
                        run_id=self.record["run_id"], ports=self.record.setdefault("ports", {}),
-                       record=self.record)
+                       record=self.record, service_map=self.service_map)
 
     def _adopt(self, record: dict[str, Any]) -> None:
         """Take over a recorded environment: its profile decides its shape (ports, nodes),
@@ -383,6 +385,10 @@ class Platform:
         if "kube" in self.components:
             out["https://kubernetes.default.svc:443"] = self.kube.address
             out["https://kubernetes.default.svc"] = self.kube.address
+        if "git" in self.components:
+            from harness.components.git import IN_CLUSTER_URL
+
+            out[IN_CLUSTER_URL] = self.component("git").address
         if "vault" in self.components:
             vault = self.component("vault")
             assert isinstance(vault, Vault)

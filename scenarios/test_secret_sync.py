@@ -16,6 +16,12 @@ def secrets_dir(platform):
     return platform.settings.fixtures_dir / "gitops" / "secrets"
 
 
+@pytest.fixture
+def spec_dir(platform):
+    """Files verbatim from the spec (here: the broken postgres-credentials)."""
+    return platform.settings.fixtures_dir / "spec"
+
+
 @pytest.fixture(scope="module")
 def seeded(platform):
     """The runbook's seed values, as the spec writes them: {'redis/main': {...}, ...}."""
@@ -37,10 +43,10 @@ def test_redis_and_harbor_secrets_are_synced_with_their_templated_keys(
         "secret-key": seeded["harbor/main"]["secret-key"]}
 
 
-def test_the_spec_postgres_external_secret_fails_as_written(eso, namespace, secrets_dir):
+def test_the_spec_postgres_external_secret_fails_as_written(eso, namespace, spec_dir):
     """The spec's example templates {{ .password }} but fetches only `username`: ESO
     (missingkey=error) refuses to render it. The harness reports the design mistake."""
-    eso.apply(secrets_dir / "postgres-credentials.yaml", namespace)
+    eso.apply(spec_dir / "postgres-credentials.yaml", namespace)
     cond = eso.wait_error(namespace, "postgres-credentials")
     assert cond["reason"] == "SecretSyncedError"
 
@@ -53,11 +59,9 @@ def test_the_spec_postgres_external_secret_fails_as_written(eso, namespace, secr
 
 
 def test_postgres_syncs_once_the_template_key_is_fetched(eso, namespace, secrets_dir, seeded):
-    def fetch_password(obj):
-        obj["spec"]["data"].append({"secretKey": "password", "remoteRef": {
-            "key": "postgres/main", "property": "password"}})
-
-    eso.apply(secrets_dir / "postgres-credentials.yaml", namespace, mutate=fetch_password)
+    """The GitOps repo's copy (fixtures/gitops/secrets) carries the fix: `password` is
+    fetched too."""
+    eso.apply(secrets_dir / "postgres-credentials.yaml", namespace)
     eso.wait_synced(namespace, "postgres-credentials")
     assert eso.secret_data(namespace, "postgres-credentials") == seeded["postgres/main"]
 

@@ -8,6 +8,7 @@ component object works whether this invocation started it or only attached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +34,9 @@ class Context:
     ports: dict[str, int]
     record: dict[str, Any] = field(default_factory=dict)
     components: dict[str, Component] = field(default_factory=dict)  # siblings, by name
+    # In-cluster address -> local address (the platform's service map), for components
+    # that write manifests somewhere the harness's apply step does not see (Git).
+    service_map: Callable[[], dict[str, str]] = field(default=lambda: {})
 
     def port(self, key: str) -> int:
         return self.ports[key]

@@ -19,7 +19,12 @@ from harness.errors import HarnessError
 
 
 def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now. SO_REUSEADDR as servers set it
+    (Go, Python's http.server): connections in TIME_WAIT from a stopped environment must
+    not make its ports look taken, or a restart moves them (and URLs baked into Git or
+    cluster objects go stale)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -1,0 +1,99 @@
+"""The Git server Argo CD pulls from: bare repositories under `<state>/git/repos`, served
+over smart HTTP (`git http-backend`) on 127.0.0.1 by harness.gitserver.
+
+At first start the platform repository `platform.git` is seeded from fixtures/gitops
+with one branch per environment (dev, staging, main). In-cluster addresses in the
+fixtures (Vault, the Git server itself) are rewritten through the service map, as
+`harness apply` does — the repo-server and ESO run on this machine, not in a Pod.
+Argo CD's in-cluster destination (https://kubernetes.default.svc) is kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.components.base import Component
+from harness.errors import HarnessError
+from harness.runtime.probes import http_ok
+
+REPO = "platform.git"
+BRANCHES = ("dev", "staging", "main")
+IN_CLUSTER_URL = "http://git.heracles.svc.cluster.local"
+AUTHOR = ["-c", "user.name=heracles-harness", "-c", "user.email=harness@heracles.local",
+          "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
+    result = subprocess.run(["git", *AUTHOR, *args], cwd=cwd, capture_output=True,
+                            text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(cwd or "/"),
+                                 "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"})
+    if check and result.returncode != 0:
+        raise HarnessError(f"git {' '.join(args[:3])} failed: {result.stderr.strip()[-400:]}")
+    return result.stdout
+
+
+class GitServer(Component):
+    name = "git"
+    port_names = ("git.http",)
+    toolchain = ("git",)
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.ctx.port('git.http')}"
+
+    @property
+    def repos(self) -> Path:
+        return self.ctx.state.root / "git" / "repos"
+
+    def url(self, repo: str = REPO) -> str:
+        return f"{self.address}/{repo}"
+
+    def prepare(self) -> None:
+        self.repos.mkdir(parents=True, exist_ok=True)
+
+    def process_specs(self):
+        argv = [sys.executable, "-m", "harness.gitserver", f"--root={self.repos}",
+                f"--port={self.ctx.port('git.http')}", f"--git={self.bin('git', 'git')}"]
+        return [self.spec("git-server", argv, http_ok(f"{self.address}/healthz"))]
+
+    def after_start(self) -> None:
+        if not (self.repos / REPO).exists():
+            self.seed(self.ctx.settings.fixtures_dir / "gitops", REPO)
+
+    def seed(self, source: Path, repo: str) -> None:
+        """A bare repo whose branches dev/staging/main all start as `source`, with the
+        service map applied to every YAML file."""
+        if not source.is_dir():
+            raise HarnessError(f"{source}: the GitOps fixtures directory is missing")
+        bare = self.repos / repo
+        git("init", "-q", "--bare", str(bare))
+        git("config", "http.receivepack", "true", cwd=bare)
+        with tempfile.TemporaryDirectory(prefix="heracles-seed-") as tmp:
+            work = Path(tmp) / "w"
+            shutil.copytree(source, work)
+            self.localize(work)
+            git("init", "-q", "-b", "main", cwd=work)
+            git("add", "-A", cwd=work)
+            git("commit", "-q", "-m", "platform repository seeded from fixtures/gitops",
+                cwd=work)
+            for branch in BRANCHES:
+                git("push", "-q", str(bare), f"HEAD:refs/heads/{branch}", cwd=work)
+
+    def service_map(self) -> dict[str, str]:
+        """What fixtures committed to Git need rewritten (Argo CD's destination kept)."""
+        keep = "https://kubernetes.default.svc"  # Argo CD's in-cluster destination
+        mapped = {k: v for k, v in self.ctx.service_map().items() if not k.startswith(keep)}
+        return {IN_CLUSTER_URL: self.address, **mapped}
+
+    def localize(self, tree: Path) -> None:
+        for path in sorted(tree.rglob("*.y*ml")):
+            text = path.read_text()
+            for remote, local in sorted(self.service_map().items(),
+                                        key=lambda kv: len(kv[0]), reverse=True):
+                text = text.replace(remote, local)
+            path.write_text(text)
