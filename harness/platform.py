@@ -40,11 +40,12 @@ COMPONENTS: dict[str, type[Component]] = {
     "git": GitServer, "argocd": ArgoCD, "backup": Backup}
 """Every component the local backend can run, in start order."""
 
+_ALL = ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault", "git",
+        "argocd")
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "dev": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
-    "staging": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"),
-    "prod": ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault",
-             "backup"),
+    "dev": _ALL,
+    "staging": _ALL,
+    "prod": (*_ALL, "backup"),
 }
 
 

@@ -209,6 +209,9 @@ class Prometheus(Component):
         if isinstance(eso := comps.get("eso"), ExternalSecrets):
             scrape.append({"job_name": "external-secrets", "static_configs": [
                 {"targets": [hostport(a) for a in eso.metrics_addresses]}]})
+        if (argocd := comps.get("argocd")) is not None:
+            scrape.append({"job_name": "argocd", "static_configs": [
+                {"targets": [hostport(a) for a in argocd.endpoints().values()]}]})
         if (backup := comps.get("backup")) is not None:
             scrape.append({"job_name": "backup", "static_configs": [
                 {"targets": [hostport(backup.address)]}]})
