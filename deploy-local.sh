@@ -64,31 +64,37 @@ fi
 step "platform up (profile: $profile)"
 .venv/bin/harness up --profile "$profile" >/dev/null
 
-step "prerequisite from the spec: Prometheus Operator CRDs, then the spec's alert rules"
+step "prerequisite from the spec: Prometheus Operator CRDs (before Argo CD syncs)"
 .venv/bin/harness crds install prometheus-operator
-.venv/bin/harness apply fixtures/gitops/observability
 
-step "the spec's secrets: ClusterSecretStore vault-cluster-backend + ExternalSecrets"
-.venv/bin/harness apply fixtures/gitops/secrets
+step "GitOps bootstrap: Argo CD syncs argocd/$profile/app-of-apps.yaml from the local Git server"
+# secrets (ClusterSecretStore vault-cluster-backend + ExternalSecrets), observability
+# (PrometheusRule + ServiceMonitor) and the sample workload, each an Application.
+bootstrap_ok=1
+.venv/bin/harness gitops bootstrap || bootstrap_ok=0
 eval "$(.venv/bin/harness env)"
-for _ in $(seq 1 50); do  # until ESO has given every ExternalSecret a status (<= 10 s)
-  n_all=$(kubectl get externalsecrets -A --no-headers | wc -l)
-  n_done=$(kubectl get externalsecrets -A -o jsonpath='{range .items[*]}{.status.conditions[0].reason}{"\n"}{end}' | grep -c . || true)
-  [ "$n_done" -ge "$n_all" ] && break
-  sleep 0.2
-done
-kubectl get externalsecrets -A
+kubectl get externalsecrets -n app
 
 step "the spec's alert rules against the metrics the platform really exposes"
 .venv/bin/harness rules check || echo "(a dead rule in the spec: see README, \"What the harness found\")"
 
 step "done in $(( $(date +%s) - started ))s"
 cat <<TXT
-The platform is running. In a shell:   eval "\$(.venv/bin/harness env)"
-Then, as the runbook does:             kubectl get nodes,pods --all-namespaces
-                                       kubectl get externalsecrets --all-namespaces
-                                       vault status   (bao status)
-Status / stop:                         .venv/bin/harness status   |   .venv/bin/harness down
-(postgres-credentials is applied exactly as the spec writes it and fails: its template
- uses {{ .password }} but only fetches username — see README, "What the harness found".)
+The platform is running (profile $profile). Where everything is:
+  kubeconfig     $KUBECONFIG
+  Vault          $VAULT_ADDR   (VAULT_TOKEN: set by \`harness env\` from its 0600 file)
+  Prometheus     $HERACLES_PROMETHEUS_URL
+  Alertmanager   $HERACLES_ALERTMANAGER_URL
+  Git (Argo CD)  $HERACLES_GIT_URL   (branches dev, staging, main)
+In a shell:      eval "\$(.venv/bin/harness env)"
+Then:            kubectl get applications -n argocd
+                 kubectl get externalsecrets,secrets,pods -n app
+                 bao status; bao kv get secret/redis/main
+Change the platform: .venv/bin/harness git clone /tmp/platform; edit; git commit; git push
+Status / stop:   .venv/bin/harness status   |   .venv/bin/harness down
 TXT
+if [ "$bootstrap_ok" -ne 1 ]; then
+  echo "The app-of-apps is not Synced/Healthy (see above). On staging/prod the spec's store" >&2
+  echo "says http:// while Vault speaks TLS only — README, \"What the harness found\"." >&2
+  exit 1
+fi

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -286,6 +287,86 @@ def toolchain_status(ctx: click.Context, as_json: bool, only: tuple[str, ...]) -
         out.print(table)
     if not all(r.present for r in rows):
         sys.exit(1)
+
+
+@main.group("git")
+def git_group() -> None:
+    """The platform repository on the harness's Git server (smart HTTP, 127.0.0.1)."""
+
+
+def _git_server(ctx: click.Context) -> Any:
+    from harness.platform import Platform
+
+    return Platform(settings_from(ctx)).attach().git
+
+
+@git_group.command("url")
+@click.pass_context
+def git_url(ctx: click.Context) -> None:
+    """Print the platform repository's URL (what Argo CD pulls)."""
+    click.echo(_git_server(ctx).url())
+
+
+@git_group.command("clone")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--branch", default="dev", show_default=True)
+@click.pass_context
+def git_clone(ctx: click.Context, directory: Path, branch: str) -> None:
+    """Clone the platform repository to DIRECTORY: edit, commit, `git push` — Argo CD
+    syncs the environment's branch (dev, staging, main)."""
+    from harness.gitops import Workspace
+
+    if directory.exists() and any(directory.iterdir()):
+        raise HarnessError(f"{directory} exists and is not empty")
+    ws = Workspace(_git_server(ctx).url(), directory, branch)
+    err.print(f"cloned {ws.url} ({branch}) into {directory}")
+
+
+@main.group()
+def gitops() -> None:
+    """Argo CD and the platform repository."""
+
+
+@gitops.command("bootstrap")
+@click.option("--env", "env_name", type=click.Choice(["dev", "staging", "prod"]),
+              default=None, help="Which argocd/<env>/app-of-apps.yaml (default: the profile).")
+@click.option("--timeout", type=float, default=180.0, show_default=True)
+@click.pass_context
+def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -> None:
+    """Apply the app-of-apps and wait until every Application is Synced and Healthy
+    (exit 1 naming those that are not, with their errors)."""
+    import time
+
+    from harness.gitops import Applications
+    from harness.kubeclient import KubeClient
+    from harness.platform import Platform
+    from harness.secrets_sync import ExternalSecrets
+    from harness.wait import WaitTimeout
+
+    platform = Platform(settings_from(ctx)).attach()
+    env_name = env_name or platform.settings.profile
+    app_of_apps = platform.settings.fixtures_dir / "gitops" / "argocd" / env_name / \
+        "app-of-apps.yaml"
+    kube = KubeClient(platform.kubeconfig,
+                      str(platform.toolchain.binary("kubernetes", "kubectl")))
+    ExternalSecrets(platform, kube).apply(app_of_apps)
+    err.print(f"applied {app_of_apps}")
+    apps = Applications(kube)
+    t0 = time.monotonic()
+    try:
+        apps.wait("platform", timeout=timeout)
+        names = [n for n in apps.names() if n != "platform"]
+        apps.wait_all(names, timeout=max(1.0, timeout - (time.monotonic() - t0)))
+    except WaitTimeout as exc:
+        err.print(f"[red]not every Application is Synced/Healthy:[/] {redact(str(exc))}",
+                  highlight=False)
+        sys.exit(1)
+    table = Table("Application", "sync", "health", "revision")
+    for name in apps.names():
+        st = apps.state(name)
+        table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
+    out.print(table)
+    err.print(f"every Application Synced and Healthy in {time.monotonic() - t0:.1f}s")
 
 
 @main.group()

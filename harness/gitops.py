@@ -126,9 +126,13 @@ class Applications:
                     and (revision is None or st["revision"] == revision)):
                 return st
             errors = [c["message"] for c in st["conditions"] if "Error" in c.get("type", "")]
+            unhealthy = [f"{r['kind']}/{r['name']}: {r.get('health', {}).get('status')} "
+                         f"{r.get('health', {}).get('message', '')}"
+                         for r in st["resources"]
+                         if r.get("health", {}).get("status") not in (None, "Healthy")]
             raise AssertionError(f"Application {name}: sync={st['sync']} "
                                  f"health={st['health']} revision={st['revision']} "
-                                 f"{'; '.join(errors)[:400]}")
+                                 f"{'; '.join(errors + unhealthy)[:500]}")
 
         return eventually(reached, timeout=timeout, interval=0.2,
                           description=f"Application {name} {sync}/{health}")

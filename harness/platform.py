@@ -118,6 +118,12 @@ class Platform:
         return comp
 
     @property
+    def git(self) -> GitServer:
+        comp = self.component("git")
+        assert isinstance(comp, GitServer)
+        return comp
+
+    @property
     def kubeconfig(self) -> str:
         return str(self.state.kubeconfig)
 
@@ -451,6 +457,12 @@ class Platform:
                       *([f"export VAULT_CACERT={vault.ctx.pki.ca_cert} "
                          f"BAO_CACERT={vault.ctx.pki.ca_cert}"] if vault.tls else []),
                       f"export PATH={bao.parent}:$PATH"]
+        for name, var in (("prometheus", "HERACLES_PROMETHEUS_URL"),
+                          ("alertmanager", "HERACLES_ALERTMANAGER_URL")):
+            if name in self.components:
+                lines.append(f"export {var}={self.component(name).address}")
+        if "git" in self.components:
+            lines.append(f"export HERACLES_GIT_URL={self.git.url()}")
         return "\n".join(lines)
 
     def rss_bytes(self) -> int:

@@ -49,7 +49,7 @@ def apps(gkube):
 
 @pytest.fixture(scope="module")
 def repo(env, tmp_path_factory):
-    return Workspace(env.component("git").url(), tmp_path_factory.mktemp("ws") / "platform")
+    return Workspace(env.git.url(), tmp_path_factory.mktemp("ws") / "platform")
 
 
 def replicas(gkube, namespace="app"):

@@ -158,6 +158,10 @@ class Kube(Component):
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{kwok_port}",
             "--node-ip=127.0.0.1",
+            # Found here: without node leases KWOK's nodes only heartbeat through their
+            # status, and the node controller marks them NotReady (event NodeNotReady,
+            # unreachable taints) about once a minute: Pods created then stay Pending.
+            "--node-lease-duration-seconds=40",
         ]
         kcm_url = f"https://127.0.0.1:{self.ctx.port('kube.controller-manager')}/healthz"
         sched_url = f"https://127.0.0.1:{self.ctx.port('kube.scheduler')}/healthz"

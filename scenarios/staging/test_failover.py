@@ -8,9 +8,11 @@ import time
 
 import hvac
 import pytest
+import yaml
 
 from harness import eventually
 from harness.drills.probe import NAMESPACE
+from harness.gitops import Applications
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +81,24 @@ def test_killing_the_eso_leader_hands_over_the_lease_and_syncs_continue(staging,
     assert eventually(eso.leader, timeout=10) == new
 
 
+@pytest.fixture(scope="module")
+def argo_app(staging, staging_eso, staging_kube):
+    """The staging branch's workload as an Argo CD Application, Synced and Healthy."""
+    app = yaml.safe_load((staging.settings.fixtures_dir / "gitops" / "argocd" / "staging" /
+                          "apps" / "workload.yaml").read_text())
+    app["metadata"]["name"] = "restart-probe"
+    app["spec"]["destination"]["namespace"] = "restart-probe"
+    staging_eso.apply_object(app, None)
+    apps = Applications(staging_kube)
+    apps.wait("restart-probe", timeout=120)
+    return apps
+
+
 @pytest.mark.parametrize("process", ["kube-apiserver", "etcd"])
-def test_control_plane_restart_keeps_every_secret_and_eso_recovers(staging, probe, process):
+def test_control_plane_restart_keeps_every_secret_and_eso_recovers(staging, probe, process,
+                                                                   argo_app):
+    """... and Argo CD recovers too: after a hard refresh its Application is Synced and
+    Healthy again (its watches and cluster cache were cut by the restart)."""
     before = probe.managed_secrets()
     staging.restart_process(process)
     if process == "etcd":  # the apiserver reconnects by itself; wait until it serves
@@ -91,3 +109,5 @@ def test_control_plane_restart_keeps_every_secret_and_eso_recovers(staging, prob
     probe.write("probe")
     probe.wait_secret(timeout=60)  # ESO's watches and client recovered
     probe.eso.wait_synced(NAMESPACE, "probe")
+    argo_app.refresh("restart-probe", hard=True)
+    argo_app.wait("restart-probe", timeout=120)
