@@ -58,3 +58,38 @@ def test_apply_rewrites_the_vault_address_and_logs_it(platform, kube, eso):
     css = kube.custom.get_cluster_custom_object(
         "external-secrets.io", "v1beta1", "clustersecretstores", "vault-cluster-backend")
     assert css["spec"]["provider"]["vault"]["server"] == vault
+
+
+def harness_cli(platform, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HERACLES_STATE_DIR": str(platform.state.root),
+           "HERACLES_REGISTRY_DIR": str(platform.settings.registry_dir)}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_harness_git_clones_the_platform_repo_with_its_branches(platform, tmp_path):
+    url = harness_cli(platform, "git", "url").stdout.strip()
+    assert url == platform.git.url() and url.startswith("http://127.0.0.1:")
+    res = harness_cli(platform, "git", "clone", str(tmp_path / "ws"), "--branch", "staging")
+    assert res.returncode == 0, res.stderr
+    branches = subprocess.run(["git", "-C", str(tmp_path / "ws"), "ls-remote", "--heads",
+                               "origin"], capture_output=True, text=True, check=True).stdout
+    assert {b.rsplit("/", 1)[1] for b in branches.split()[1::2]} == {"dev", "staging", "main"}
+    app = (tmp_path / "ws" / "argocd" / "staging" / "app-of-apps.yaml").read_text()
+    assert url in app and "targetRevision: staging" in app  # service map applied
+    assert "https://kubernetes.default.svc" in app  # Argo CD's destination kept
+    again = harness_cli(platform, "git", "clone", str(tmp_path / "ws"))
+    assert again.returncode == 2 and "exists and is not empty" in again.stderr
+
+
+def test_argocd_metrics_are_scraped_by_prometheus(platform, prometheus):
+    from harness import eventually
+
+    def both_up():
+        up = [r for r in prometheus.query('up{job="argocd"}') if r["value"][1] == "1"]
+        return len(up) == 2 and up  # application-controller (via its bridge) + repo-server
+
+    up = eventually(both_up, timeout=60, description="both Argo CD targets up")
+    assert {r["metric"]["instance"] for r in up} == {
+        u.split("://")[1].split("/")[0] for u in platform.component("argocd").endpoints()
+        .values()}
