@@ -130,16 +130,38 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--platform-repo", type=click.Path(path_type=Path), default=None,
+              help="A GitOps tree (plain YAML and kustomize dirs): discover, seed Vault, "
+                   "create namespaces, apply.")
+@click.option("--seed", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Vault seed file (`vault kv put secret/K k=v` lines) for --platform-repo "
+                   "(default: placeholder values for every remoteRef).")
+@click.option("--namespace", default="default", show_default=True,
+              help="Namespace for --platform-repo objects that name none.")
 @click.pass_context
-def apply(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | None,
+          seed: Path | None, namespace: str) -> None:
     """Validate every document, rewrite in-cluster addresses, then server-side apply."""
     from kubernetes.dynamic import DynamicClient
 
     from harness import manifests
     from harness.platform import Platform
 
+    if bool(paths) == bool(platform_repo):
+        raise HarnessError("give manifest PATHS or --platform-repo PATH (one of them)")
     platform = Platform(settings_from(ctx)).attach()
+    if platform_repo is not None:
+        from harness.platform_repo import apply_repo
+
+        report = apply_repo(platform, platform_repo, namespace, seed,
+                            log=lambda m: err.print(f"  {m}", highlight=False))
+        click.echo(json.dumps(report, indent=2))
+        if report["vault_seed"]["placeholders"]:
+            err.print(f"[yellow]PLACEHOLDER values[/] seeded for "
+                      f"{len(report['vault_seed']['placeholders'])} Vault key(s): "
+                      f"{', '.join(report['vault_seed']['placeholders'])}")
+        return
     dyn = DynamicClient(platform.kube.api_client())
     docs = manifests.apply_paths(list(paths), dyn, platform.service_map(),
                                  log=lambda m: err.print(f"  {m}", highlight=False))

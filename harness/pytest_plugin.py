@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "with --harness-reuse)")
     group.addoption("--harness-components", default=None,
                     help="comma-separated components (default: the profile's)")
+    group.addoption("--harness-platform-repo", action="append", default=None,
+                    help="a GitOps tree for the generic suites (repeatable; default: "
+                         "fixtures/gitops and fixtures/samples/kustomize-platform)")
     group.addoption("--harness-time-scale", type=float, default=None,
                     help="divide alert `for:`, rule windows and scrape/evaluation "
                          "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")

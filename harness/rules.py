@@ -96,17 +96,23 @@ def load_rule_documents(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load_rules(paths: list[Path]) -> list[Rule]:
+    rules = rules_from(load_rule_documents(paths))
+    if not rules:
+        raise HarnessError(f"no rules found in {', '.join(map(str, paths))}")
+    return rules
+
+
+def rules_from(documents: list[tuple[str, dict[str, Any]]]) -> list[Rule]:
+    """Rules of (source, rule-file or PrometheusRule object) pairs."""
     rules = []
-    for source, doc in load_rule_documents(paths):
-        for group in doc["groups"]:
+    for source, raw_doc in documents:
+        for group in _groups_of(raw_doc):
             for raw in group.get("rules", []):
                 rules.append(Rule(group=group.get("name", "?"),
                                   name=raw.get("alert") or raw.get("record", "?"),
                                   expr=str(raw.get("expr", "")), source=source,
                                   for_=raw.get("for"), labels=raw.get("labels") or {},
                                   annotations=raw.get("annotations") or {}, raw=raw))
-    if not rules:
-        raise HarnessError(f"no rules found in {', '.join(map(str, paths))}")
     return rules
 
 

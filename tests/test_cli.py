@@ -24,6 +24,7 @@ def harness(tmp_path, *args, env=None):
     (["toolchain", "install", "--only", "kubectl"], "unknown toolchain component(s): kubectl"),
     (["drill", "run", "vault-restor"], "unknown drill 'vault-restor'; known: "
      "vault-leader-loss, vault-restore, eso-outage, cluster-state-restore"),
+    (["apply"], "give manifest PATHS or --platform-repo PATH (one of them)"),
     (["drill", "run", "vault-restore", "--profile", "dev"],
      "drill 'vault-restore' needs profile staging or prod"),
 ])

@@ -1,0 +1,228 @@
+"""Bring your own platform repository: load a customer's GitOps tree — plain YAML and
+kustomize directories (rendered with the toolchain's kubectl) — discover what the
+harness knows how to judge (ExternalSecrets, SecretStores/ClusterSecretStores,
+PrometheusRules, Argo CD Applications), and apply it to a running environment: the
+namespaces it needs first, in-cluster addresses through the service map, and Vault
+seeded from a file the user gives — or with generated placeholder values for every
+remoteRef key/property, marked as placeholders in the report.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import manifests
+from harness.errors import HarnessError
+from harness.manifests import Document, ManifestError
+
+KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+JUDGED = ("ExternalSecret", "SecretStore", "ClusterSecretStore", "PrometheusRule",
+          "Application")
+
+
+@dataclass
+class RepoScan:
+    root: Path
+    docs: list[Document] = field(default_factory=list)
+    kustomizations: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+
+    def of_kind(self, kind: str) -> list[Document]:
+        return [d for d in self.docs if d.kind == kind]
+
+    def summary(self) -> dict[str, int]:
+        return {k: len(self.of_kind(k)) for k in JUDGED}
+
+
+def _kustomize_roots(root: Path) -> list[Path]:
+    """Directories with a kustomization that no other kustomization includes (the
+    entry points: overlays; their bases are rendered through them)."""
+    dirs = sorted({p.parent for name in KUSTOMIZATION for p in root.rglob(name)})
+    included: set[Path] = set()
+    for d in dirs:
+        k = next(d / n for n in KUSTOMIZATION if (d / n).exists())
+        try:
+            spec = yaml.safe_load(k.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ManifestError(f"{k}: YAML error: {exc}") from None
+        for ref in [*spec.get("resources", []), *spec.get("bases", []),
+                    *spec.get("components", [])]:
+            target = (d / ref).resolve()
+            if target.is_dir():
+                included.add(target)
+    return [d for d in dirs if d.resolve() not in included]
+
+
+def scan(root: Path, kubectl: str) -> RepoScan:
+    """Load every Kubernetes object of the tree, with the file (and line) it came from."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise HarnessError(f"--platform-repo {root}: not a directory")
+    result = RepoScan(root)
+    entry_points = _kustomize_roots(root)
+    all_k_dirs = {p.parent.resolve() for name in KUSTOMIZATION for p in root.rglob(name)}
+    for kdir in entry_points:
+        out = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise ManifestError(f"{kdir}: kustomize build failed: {out.stderr.strip()}")
+        for i, obj in enumerate(yaml.safe_load_all(out.stdout)):
+            if isinstance(obj, dict):
+                result.docs.append(Document(f"{kdir.relative_to(root)} (kustomize)", i + 1,
+                                            obj))
+        result.kustomizations.append(kdir)
+    for f in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+        if any(part.startswith(".") for part in f.relative_to(root).parts):
+            continue
+        if any(f.resolve().is_relative_to(k) for k in all_k_dirs):
+            continue  # part of a kustomization: rendered above
+        try:
+            docs = manifests.load([f])
+        except ManifestError as exc:
+            raise ManifestError(str(exc).replace(str(f), str(f.relative_to(root)))) from None
+        objects = [d for d in docs if d.kind and d.obj.get("apiVersion")]
+        if not objects:
+            result.skipped.append((str(f.relative_to(root)), "no Kubernetes objects "
+                                   "(Helm values or other YAML)"))
+        result.docs += objects
+    return result
+
+
+def remote_refs(scan_: RepoScan) -> dict[str, set[str]]:
+    """Vault key -> properties every ExternalSecret reads (data and dataFrom.extract)."""
+    refs: dict[str, set[str]] = {}
+    for d in scan_.of_kind("ExternalSecret"):
+        spec = d.obj.get("spec") or {}
+        for item in spec.get("data") or []:
+            ref = item.get("remoteRef") or {}
+            if ref.get("key"):
+                refs.setdefault(ref["key"], set()).add(ref.get("property") or "value")
+        for item in spec.get("dataFrom") or []:
+            ref = item.get("extract") or {}
+            if ref.get("key"):
+                refs.setdefault(ref["key"], set()).add("value")
+    return refs
+
+
+def placeholder_seed(refs: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+    """A random value for every key/property: "placeholder-<hex>", never a real secret."""
+    return {key: {p: f"placeholder-{secrets.token_hex(8)}" for p in sorted(props)}
+            for key, props in sorted(refs.items())}
+
+
+def _namespaced(dyn: Any, d: Document) -> bool | None:
+    """Whether the cluster serves this kind namespaced (None: unknown kind/CRD missing —
+    validation reports it)."""
+    try:
+        return bool(dyn.resources.get(api_version=d.api_version, kind=d.kind).namespaced)
+    except Exception:  # noqa: BLE001 - ResourceNotFoundError and friends
+        return None
+
+
+def _exists(platform: Any, name: str) -> bool:
+    from kubernetes import client
+
+    try:
+        client.CoreV1Api(platform.kube.api_client()).read_namespace(name)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _delete_namespace(platform: Any, name: str) -> None:
+    from kubernetes import client
+
+    client.CoreV1Api(platform.kube.api_client()).delete_namespace(name)
+
+
+def needed_namespaces(scan_: RepoScan, default: str) -> list[str]:
+    names = {d.obj.get("metadata", {}).get("namespace") for d in scan_.docs}
+    names.discard(None)
+    declared = {d.obj["metadata"].get("name") for d in scan_.of_kind("Namespace")}
+    return sorted(names - declared)
+
+
+def apply_repo(platform: Any, root: Path, namespace: str = "default",
+               seed: Path | None = None,
+               log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Scan, seed Vault, create namespaces, apply (validated, service-mapped). Returns a
+    report: what was discovered, applied, seeded (and whether values are placeholders)."""
+    from kubernetes.dynamic import DynamicClient
+
+    from harness.components.eso import VAULT_POLICY, VAULT_ROLE
+    from harness.seed import parse_seed
+
+    kubectl = str(platform.toolchain.binary("kubernetes", "kubectl"))
+    found = scan(root, kubectl)
+    # Argo CD Applications/AppProjects are entry points, not payload: applying every
+    # environment's at once would collide (same names). Reported, not applied; bootstrap
+    # one with `harness gitops bootstrap`.
+    entry_points = [d for d in found.docs if d.api_version.startswith("argoproj.io/")]
+    found.docs = [d for d in found.docs if d not in entry_points]
+    dyn = DynamicClient(platform.kube.api_client())
+    for d in found.docs:
+        meta = d.obj.setdefault("metadata", {})
+        scoped = _namespaced(dyn, d)
+        if scoped:
+            meta.setdefault("namespace", namespace)
+        elif scoped is False and meta.pop("namespace", None):
+            # kustomize's namespace transformer also stamps cluster-scoped custom kinds
+            # it does not know (ClusterSecretStore); the apiserver has no namespace there.
+            log(f"{d.kind}/{meta.get('name')}: cluster-scoped, namespace dropped")
+    ns_docs = [Document("<namespaces>", 1, {"apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": {"name": n}})
+               for n in needed_namespaces(found, namespace)]
+    refs = remote_refs(found)
+    vault = platform.component("vault")
+    if seed is not None:
+        values = {path: vals for _mount, path, vals in parse_seed(seed)}
+        placeholders: list[str] = []
+    else:  # placeholders only where Vault has nothing yet (the runbook's seeds stay)
+        values = {k: v for k, v in placeholder_seed(refs).items()
+                  if vault.kv_get(k) is None}
+        placeholders = sorted(values)
+    created = [d for d in ns_docs if not _exists(platform, d.obj["metadata"]["name"])]
+    if created:
+        manifests.apply(created, dyn, log)
+    try:
+        manifests.validate(found.docs, dyn)
+    except Exception:
+        for d in created:  # nothing half-done: the namespaces made for it go again
+            _delete_namespace(platform, d.obj["metadata"]["name"])
+        raise
+    for key, vals in values.items():
+        vault.kv_put(key, **vals)
+    if refs:
+        # The harness's ESO role reads the customer's keys too (least privilege: exactly
+        # the keys the repo references).
+        policy = "".join(f'path "secret/data/{k}" {{\n  capabilities = ["read"]\n}}\n'
+                         for k in sorted(refs))
+        vault.write_policy("heracles-platform-repo", policy)
+        vault.write_kubernetes_role(VAULT_ROLE, "external-secrets", "external-secrets",
+                                    [VAULT_POLICY, "heracles-platform-repo"])
+    local = manifests.rewrite(found.docs, platform.service_map())
+    manifests.apply(local, dyn, log)
+    platform.after_apply(local)
+    discovered = found.summary()
+    discovered["Application"] = sum(d.kind == "Application" for d in entry_points)
+    return {"root": str(found.root), "discovered": discovered,
+            "applications_not_applied": [d.ref for d in entry_points
+                                         if d.kind == "Application"],
+            "objects": len(found.docs), "kustomizations": [
+                str(k.relative_to(found.root)) for k in found.kustomizations],
+            "skipped": found.skipped, "namespaces_created": [d.obj["metadata"]["name"]
+                                                             for d in ns_docs],
+            "vault_seed": {"written": sorted(values), "placeholders": placeholders,
+                           "source": str(seed) if seed else "generated placeholders"},
+            "external_secrets": [(d.obj["metadata"]["namespace"], d.obj["metadata"]["name"])
+                                 for d in found.of_kind("ExternalSecret")],
+            "prometheus_rules": [d.ref for d in found.of_kind("PrometheusRule")]}
