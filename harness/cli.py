@@ -449,8 +449,7 @@ def drill_run(ctx: click.Context, name: str, profile: str | None, report_dir: Pa
     colors = {"fault": "red", "restored": "green", "recovery": "yellow", "error": "red"}
 
     def show(e: Event) -> None:
-        mark = {True: " [green]ok[/]", False: " [red]FAILED[/]"}.get(e.ok, "") \
-            if e.ok is not None else ""
+        mark = {True: " [green]ok[/]", False: " [red]FAILED[/]", None: ""}[e.ok]
         color = colors.get(e.kind, "cyan")
         err.print(f"  {e.at:7.2f}s [{color}]{e.kind:<9}[/] {redact(e.message)}{mark}",
                   highlight=False)

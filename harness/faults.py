@@ -9,13 +9,11 @@ of a component's in-cluster address (latency, timeout, connection reset, partiti
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from harness.components.netfault import NetFault
-from harness.errors import HarnessError
 
 
 class Faults:
@@ -49,13 +47,7 @@ class Faults:
 
     def wipe_data(self, process: str) -> None:
         """Delete a (stopped) process's data directory: disk loss."""
-        proc = self.platform.process(process)
-        if proc.running():
-            raise HarnessError(f"stop {process} before wiping its data directory")
-        if proc.spec.data_dir is None:
-            raise HarnessError(f"{process} has no data directory")
-        shutil.rmtree(proc.spec.data_dir, ignore_errors=True)
-        proc.spec.data_dir.mkdir(parents=True)
+        self.platform.process(process).wipe_data()
 
     # ---- network (Toxiproxy) -----------------------------------------------------------
     @property

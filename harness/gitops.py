@@ -117,10 +117,19 @@ class Applications:
 
     def wait(self, name: str, sync: str | None = "Synced", health: str | None = "Healthy",
              revision: str | None = None, timeout: float = 90) -> dict[str, Any]:
-        """Until the Application reaches the wanted sync/health (at `revision`)."""
+        """Until the Application reaches the wanted sync/health (at `revision`). Waiting
+        for a revision, the refresh is asked for again every 10 s: a refresh that lands
+        while a sync operation (selfHeal) runs is consumed without a new comparison, and
+        the next periodic one is minutes away."""
+        asked = time.monotonic()
 
         def reached() -> dict[str, Any]:
+            nonlocal asked
             st = self.state(name)
+            if revision is not None and st["revision"] != revision and \
+                    time.monotonic() - asked > 10:
+                self.refresh(name)
+                asked = time.monotonic()
             if ((sync is None or st["sync"] == sync)
                     and (health is None or st["health"] == health)
                     and (revision is None or st["revision"] == revision)):

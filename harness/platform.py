@@ -211,10 +211,6 @@ class Platform:
                     self.registry.set_mode(self.record["run_id"], "detached")
                 self.state.save(self.record)
                 raise
-            prom = self.components.get("prometheus")
-            if isinstance(prom, Prometheus) and "prometheus" not in self.timings and \
-                    self.timings:
-                prom.reload()  # components added to a running environment get scraped
             self.record["status"] = "up"
             self.record["endpoints"] = self.endpoints()
             self.state.save(self.record)
@@ -338,7 +334,7 @@ class Platform:
         etcd = self.component("etcd")
         assert isinstance(etcd, Etcd)
         snap = Path(snapshot)
-        etcd._run("etcdutl", "snapshot", "status", str(snap))  # refuses a corrupt file
+        etcd.check_snapshot(snap)
         clients = self._kube_clients()
         with self.state.lock():
             for proc in reversed(clients):

@@ -126,24 +126,6 @@ def _namespaced(dyn: Any, d: Document) -> bool | None:
         return None
 
 
-def _exists(platform: Any, name: str) -> bool:
-    from kubernetes import client
-
-    try:
-        client.CoreV1Api(platform.kube.api_client()).read_namespace(name)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
-
-
-def _delete_namespace(platform: Any, name: str) -> None:
-    from kubernetes import client
-
-    client.CoreV1Api(platform.kube.api_client()).delete_namespace(name)
-
-
 def needed_namespaces(scan_: RepoScan, default: str) -> list[str]:
     names = {d.obj.get("metadata", {}).get("namespace") for d in scan_.docs}
     names.discard(None)
@@ -190,14 +172,20 @@ def apply_repo(platform: Any, root: Path, namespace: str = "default",
         values = {k: v for k, v in placeholder_seed(refs).items()
                   if vault.kv_get(k) is None}
         placeholders = sorted(values)
-    created = [d for d in ns_docs if not _exists(platform, d.obj["metadata"]["name"])]
+    from kubernetes import client
+
+    from harness.kubeclient import KubeClient
+
+    core = client.CoreV1Api(platform.kube.api_client())
+    created = [d for d in ns_docs
+               if KubeClient.absent(core.read_namespace, d.obj["metadata"]["name"])]
     if created:
         manifests.apply(created, dyn, log)
     try:
         manifests.validate(found.docs, dyn)
     except Exception:
         for d in created:  # nothing half-done: the namespaces made for it go again
-            _delete_namespace(platform, d.obj["metadata"]["name"])
+            core.delete_namespace(d.obj["metadata"]["name"])
         raise
     for key, vals in values.items():
         vault.kv_put(key, **vals)

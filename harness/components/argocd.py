@@ -20,7 +20,6 @@ Inside, the same 127.0.0.1 ports are used, so its kubeconfig is the ordinary one
 from __future__ import annotations
 
 import secrets
-import shutil
 from pathlib import Path
 
 import yaml
@@ -29,6 +28,7 @@ from harness import manifests
 from harness.components.base import Component
 from harness.components.kube import Kube
 from harness.errors import HarnessError
+from harness.runtime.namespaces import in_private_namespaces
 from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok, tcp_open
 
@@ -162,18 +162,15 @@ class ArgoCD(Component):
             *[f"{{ {socat} TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr "
               f"UNIX-CONNECT:{socks}/{name}.sock & }}" for name, port in self._bridges().items()],
             f"{{ {socat} UNIX-LISTEN:{socks}/metrics.sock,fork,unlink-early "
-            f"TCP:127.0.0.1:{INSIDE_METRICS_PORT} & }}",
-            'exec "$@"'])
-        unshare = shutil.which("unshare")
-        if unshare is None:
-            raise HarnessError("the Argo CD controller needs `unshare` (util-linux)")
-        controller = self.spec("argocd-application-controller", [
-            unshare, "--net", "--map-root-user", "sh", "-c", inside, "argocd", argocd,
-            f"--kubeconfig={self.kubeconfig}", f"--namespace={NAMESPACE}",
-            f"--redis=127.0.0.1:{redis_port}", f"--repo-server=127.0.0.1:{repo_port}",
-            "--repo-server-plaintext", f"--metrics-port={INSIDE_METRICS_PORT}",
-            "--loglevel=info", "--self-heal-timeout-seconds=2"],
-            http_ok(f"{self.address.rsplit('/', 1)[0]}/metrics"),
+            f"TCP:127.0.0.1:{INSIDE_METRICS_PORT} & }}"])
+        controller = self.spec("argocd-application-controller", in_private_namespaces(
+            ["net"], inside, [
+                argocd, f"--kubeconfig={self.kubeconfig}", f"--namespace={NAMESPACE}",
+                f"--redis=127.0.0.1:{redis_port}", f"--repo-server=127.0.0.1:{repo_port}",
+                "--repo-server-plaintext", f"--metrics-port={INSIDE_METRICS_PORT}",
+                "--loglevel=info", "--self-heal-timeout-seconds=2"],
+            "the Argo CD controller (its metrics listen on 0.0.0.0)"),
+            http_ok(self.address),
             env={"ARGOCD_BINARY_NAME": "argocd-application-controller", "HOME": home,
                  "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
                  "PATH": "/usr/sbin:/usr/bin:/bin"})

@@ -11,7 +11,6 @@ There is no `--kubeconfig` flag: ESO reads KUBECONFIG.
 from __future__ import annotations
 
 import base64
-import shutil
 import time
 from importlib import resources
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.components.base import Component
 from harness.components.kube import Kube, kubeconfig_token_yaml
 from harness.components.vault import Vault
 from harness.errors import HarnessError
+from harness.runtime.namespaces import in_private_namespaces
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
 from harness.runtime.redact import REDACTOR
@@ -175,15 +175,11 @@ class ExternalSecrets(Component):
         to elect without it. The controller gets that file in a private mount namespace
         (`unshare --mount --map-root-user`, no privileges needed): a tmpfs over /run
         holding only the namespace file — nothing on the machine is touched."""
-        unshare = shutil.which("unshare")
-        if unshare is None:
-            raise HarnessError("ESO leader election needs `unshare` (util-linux) to give "
-                               "the controller its in-cluster namespace file")
         for path in (self.kubeconfig, self.ctx.state.root):
             if str(path.resolve()).startswith(("/run/", "/var/run/")):
                 raise HarnessError(f"state dir {self.ctx.state.root} is under /run, which "
                                    "ESO's private mount namespace hides; choose another")
-        script = ("mount -t tmpfs -o size=1m,mode=0755 tmpfs /run && "
-                  f"mkdir -p {IN_CLUSTER_NS} && printf %s {NAMESPACE} > {IN_CLUSTER_NS}/namespace "
-                  '&& exec "$@"')
-        return [unshare, "--mount", "--map-root-user", "sh", "-c", script, "eso", *argv]
+        setup = ("mount -t tmpfs -o size=1m,mode=0755 tmpfs /run && "
+                 f"mkdir -p {IN_CLUSTER_NS} && printf %s {NAMESPACE} > {IN_CLUSTER_NS}/namespace")
+        return in_private_namespaces(["mount"], setup, argv,
+                                     "ESO leader election (its in-cluster namespace file)")

@@ -61,6 +61,11 @@ class Etcd(Component):
         path.chmod(0o600)
         return path
 
+    def check_snapshot(self, snapshot: Path) -> None:
+        """`etcdutl snapshot status`: refuses a missing or corrupt file before anything
+        is stopped."""
+        self._run("etcdutl", "snapshot", "status", str(snapshot))
+
     def restore_data(self, snapshot: Path) -> None:
         """`etcdutl snapshot restore` into this member's (stopped) data directory, with
         the member's own name and peer URL, replacing what was there."""

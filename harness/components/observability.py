@@ -295,6 +295,16 @@ class Prometheus(Component):
         _status, body = http_get(f"{self.address}/api/v1/alerts")
         return list(json.loads(body)["data"]["alerts"])
 
+    def after_start(self) -> None:
+        """Attached to a running environment that gains components (backup, Argo CD...):
+        their targets are scraped too — the config is rewritten, and reloaded only when
+        it changed."""
+        path = self._dir / "prometheus.yml"
+        before = path.read_text() if path.exists() else None
+        self.write_config()
+        if path.read_text() != before:
+            self.reload()
+
     def reload(self) -> None:
         """Rewrite config + rules and ask Prometheus to reload them."""
         import urllib.request

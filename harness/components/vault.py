@@ -455,6 +455,17 @@ class Vault(Component):
                 return node
         return None
 
+    def wait_new_active(self, old: str, timeout: float = 60) -> str:
+        """After `old` lost leadership (killed): the node that became active instead."""
+        from harness.wait import eventually
+
+        def new_active() -> str | None:
+            node = self.active_node()
+            return node if node not in (None, old) else None
+
+        return str(eventually(new_active, timeout=timeout, interval=0.05,
+                              description="a new active node"))
+
     def wait_kv_ready(self, timeout: float = 60) -> None:
         """A fresh KV v2 mount answers "Waiting for the primary to upgrade from
         non-versioned to versioned data" for a moment: wait until it serves reads."""
@@ -609,10 +620,7 @@ class Vault(Component):
         for node in self.node_names:
             proc = self.process(node)
             proc.kill()
-            data = proc.spec.data_dir
-            assert data is not None
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(parents=True)
+            proc.wipe_data()
 
     def restore_cluster(self, snapshot: Path, start: Any,
                         step: Any = lambda _m: None, timeout: float = 60) -> None:

@@ -34,26 +34,27 @@ def _backup_dir(platform: Any) -> Any:
     return path
 
 
-def vault_leader_loss(platform: Any, run: DrillRun) -> None:
+def _probe_with_keys(platform: Any, run: DrillRun, count: int = 10) -> tuple[Probe, list[str]]:
+    """The client's view, synced, plus `count` Vault keys whose digests are known."""
     probe = Probe(platform)
-    vault = probe.vault
     probe.setup()
-    keys = [f"k{i:02d}" for i in range(10)]
+    keys = [f"k{i:02d}" for i in range(count)]
     for k in keys:
         probe.write(k)
     run.setup(f"probe ExternalSecret synced; {len(keys)} keys written")
+    return probe, keys
+
+
+def vault_leader_loss(platform: Any, run: DrillRun) -> None:
+    probe, keys = _probe_with_keys(platform, run)
+    vault = probe.vault
     old = vault.active_node()
     if old is None:
         raise HarnessError("no active Vault node before the fault")
     platform.process(old).kill()
     run.fault(f"kill -9 the active node {old}")
     t0 = time.monotonic()
-
-    def new_active() -> str | None:
-        node = vault.active_node()
-        return node if node not in (None, old) else None
-
-    new = eventually(new_active, timeout=60, interval=0.05, description="a new active node")
+    new = vault.wait_new_active(old)
     run.measure("new_active_after_kill", time.monotonic() - t0)
     run.info(f"{new} is active")
     probe.wait_service(timeout=60)
@@ -72,13 +73,8 @@ def vault_leader_loss(platform: Any, run: DrillRun) -> None:
 
 
 def vault_restore(platform: Any, run: DrillRun) -> None:
-    probe = Probe(platform)
+    probe, before = _probe_with_keys(platform, run)
     vault = probe.vault
-    probe.setup()
-    before = [f"k{i:02d}" for i in range(10)]
-    for k in before:
-        probe.write(k)
-    run.setup(f"probe ExternalSecret synced; {len(before)} keys written")
     snap = vault.snapshot_save(_backup_dir(platform) / f"vault-{int(time.time())}.snap")
     snapshot_at = time.monotonic()
     snapshot_digests = {k: probe.written[k] for k in [*before, "probe"]}
@@ -175,11 +171,7 @@ def cluster_state_restore(platform: Any, run: DrillRun) -> None:
         metadata=client.V1ObjectMeta(name="after-snapshot")))
     run.info("1 object created after the snapshot (beyond the backup)")
     etcd.process("etcd").kill()
-    etcd.process("etcd").stop()
-    data = etcd.process("etcd").spec.data_dir
-    import shutil
-
-    shutil.rmtree(data, ignore_errors=True)
+    etcd.process("etcd").wipe_data()
     window = time.monotonic() - snapshot_at
     run.fault("disaster: etcd killed and its data directory deleted")
     platform.restore_cluster_state(snap, step=run.recovery)

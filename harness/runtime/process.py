@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,7 +23,7 @@ import mirakuru
 import mirakuru.base
 import psutil
 
-from harness.errors import ComponentStartError
+from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.redact import redact
 
 RUN_ID_ENV = "HERACLES_RUN_ID"
@@ -226,6 +227,15 @@ class ManagedProcess:
     def resume(self) -> None:
         self._signal_group(signal.SIGCONT)
         self.paused = False
+
+    def wipe_data(self) -> None:
+        """Delete this (stopped) process's data directory and leave it empty: disk loss."""
+        if self.running():
+            raise HarnessError(f"stop {self.name} before wiping its data directory")
+        if self.spec.data_dir is None:
+            raise HarnessError(f"{self.name} has no data directory")
+        shutil.rmtree(self.spec.data_dir, ignore_errors=True)
+        self.spec.data_dir.mkdir(parents=True)
 
     def restart(self) -> None:
         """Graceful stop and start again on the same data directory and ports."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import stat
-import subprocess
 import time
 
 import pytest
@@ -16,21 +15,13 @@ from harness import eventually
 pytestmark = pytest.mark.slow
 
 
-def bao(staging, *args: str, node: str | None = None) -> subprocess.CompletedProcess[str]:
-    vault = staging.component("vault")
-    env = {"BAO_ADDR": vault.node_address(node) if node else vault.address,
-           "BAO_CACERT": str(staging.state.pki_dir / "ca.crt"),
-           "BAO_TOKEN": vault.root_token(), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
-    return subprocess.run([str(staging.toolchain.binary("openbao", "bao")), *args],
-                          env=env, capture_output=True, text=True, timeout=30)
-
-
 def test_three_raft_voters_initialized_with_5_shares_threshold_3(staging):
-    status = json.loads(bao(staging, "status", "-format=json").stdout)
+    vault = staging.component("vault")  # `bao` (the runbook's `vault`) via the Service
+    status = json.loads(vault.bao("status", "-format=json").stdout)
     assert (status["initialized"], status["sealed"], status["n"], status["t"],
             status["storage_type"]) == (True, False, 5, 3, "raft")
-    peers = json.loads(bao(staging, "operator", "raft", "list-peers",
-                           "-format=json").stdout)["data"]["config"]["servers"]
+    peers = json.loads(vault.bao("operator", "raft", "list-peers",
+                                 "-format=json").stdout)["data"]["config"]["servers"]
     assert sorted((p["node_id"], p["voter"]) for p in peers) == [
         ("vault-0", True), ("vault-1", True), ("vault-2", True)]
     assert sum(p["leader"] for p in peers) == 1
@@ -121,12 +112,7 @@ def test_killing_the_active_node_fails_over_and_eso_keeps_syncing(staging, stagi
     assert old_active is not None
     staging.process(old_active).kill()
     t0 = time.monotonic()
-
-    def new_active():
-        node = vault.active_node()
-        return node if node not in (None, old_active) else None
-
-    new = eventually(new_active, timeout=60, interval=0.1, description="a new active node")
+    new = vault.wait_new_active(old_active)
     failover = time.monotonic() - t0
     print(f"\nfailover: {old_active} killed -> {new} active in {failover:.2f}s")
 
