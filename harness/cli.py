@@ -392,6 +392,41 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -
 
 
 @main.group()
+def backend() -> None:
+    """Other backends: an existing cluster (endpoints file), kind (plan, render)."""
+
+
+@backend.command("export-config")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backend_export_config(ctx: click.Context, path: Path) -> None:
+    """Write an existing-backend config for the running local environment (kubeconfig,
+    Vault/Prometheus/Alertmanager/ESO-metrics endpoints, service map; the Vault token stays
+    in its 0600 file)."""
+    from harness.backends.existing import export_config
+    from harness.platform import Platform
+
+    export_config(Platform(settings_from(ctx)).attach(), path)
+    err.print(f"wrote {path}; run the portable suites through it with: .venv/bin/pytest "
+              f"--harness-backend existing --harness-existing-config {path} -m portable")
+
+
+@backend.command("check")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backend_check(ctx: click.Context, config: Path) -> None:
+    """Connect to an existing cluster as the suites would, and say what can run there."""
+    from harness.backends import CAPABILITIES
+    from harness.backends.existing import ExistingConfig, ExistingPlatform
+
+    plat = ExistingPlatform(ExistingConfig.load(config), settings_from(ctx)).up()
+    out.print(f"existing backend {config}: cluster, ESO CRDs, Vault and token OK")
+    for cap in CAPABILITIES:
+        mark = "yes" if cap in plat.capabilities else "no "
+        out.print(f"  {mark}  {cap}", highlight=False)
+
+
+@main.group()
 def drill() -> None:
     """DR drills: a fault, recovery as the runbook says, RTO/RPO, a verdict, reports."""
 

@@ -72,6 +72,8 @@ Events = Callable[[str], None]
 
 
 class Platform:
+    backend = "local"
+
     def __init__(self, settings: Settings | None = None,
                  toolchain: Toolchain | None = None) -> None:
         self.settings = settings or Settings()
@@ -126,6 +128,10 @@ class Platform:
     @property
     def kubeconfig(self) -> str:
         return str(self.state.kubeconfig)
+
+    @property
+    def kubectl(self) -> str:
+        return str(self.toolchain.binary("kubernetes", "kubectl"))
 
     # ---- up / attach / down ------------------------------------------------------------
     def up(self, components: list[str] | None = None, mode: str = "detached",

@@ -13,9 +13,11 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness.backends import BACKENDS, LOCAL_CAPABILITIES, missing_reason
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
 from harness.runtime.state import StateDir
@@ -39,6 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-platform-repo", action="append", default=None,
                     help="a GitOps tree for the generic suites (repeatable; default: "
                          "fixtures/gitops and fixtures/samples/kustomize-platform)")
+    group.addoption("--harness-backend", choices=BACKENDS, default=None,
+                    help="where the platform runs: local processes (default, or "
+                         "$HERACLES_BACKEND), a kind cluster, or an existing cluster")
+    group.addoption("--harness-existing-config", default=None,
+                    help="the existing backend's endpoints file (default: "
+                         "$HERACLES_EXISTING_CONFIG); see harness/backends/existing.py")
     group.addoption("--harness-time-scale", type=float, default=None,
                     help="divide alert `for:`, rule windows and scrape/evaluation "
                          "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
@@ -46,6 +54,66 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: runs against real components")
+    config.addinivalue_line("markers", "portable: runs on every backend (local, kind, "
+                            "existing); unmarked scenarios need the local backend")
+    config.addinivalue_line("markers", "needs(*capabilities): skipped, with the reason, "
+                            "on a backend without them (harness.backends.CAPABILITIES)")
+
+
+def backend_name(config: pytest.Config) -> str:
+    name = config.getoption("--harness-backend") or os.environ.get("HERACLES_BACKEND",
+                                                                    "local")
+    if name not in BACKENDS:
+        raise pytest.UsageError(f"HERACLES_BACKEND={name!r}: choose one of "
+                                f"{', '.join(BACKENDS)}")
+    return str(name)
+
+
+def existing_config_path(config: pytest.Config) -> str:
+    path = config.getoption("--harness-existing-config") or os.environ.get(
+        "HERACLES_EXISTING_CONFIG")
+    if not path:
+        raise pytest.UsageError("--harness-backend existing needs --harness-existing-config "
+                                "PATH (or $HERACLES_EXISTING_CONFIG)")
+    return str(path)
+
+
+_CAPS = pytest.StashKey[frozenset]()
+
+
+def backend_capabilities(config: pytest.Config) -> frozenset[str]:
+    """What the chosen backend can do, known before anything starts."""
+    if _CAPS not in config.stash:
+        name = backend_name(config)
+        if name == "existing":
+            from harness.backends.existing import ExistingConfig
+
+            try:
+                caps = ExistingConfig.load(existing_config_path(config)).capabilities()
+            except HarnessError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        elif name == "kind":
+            from harness.backends.kind import KIND_CAPABILITIES
+
+            caps = KIND_CAPABILITIES
+        else:
+            caps = LOCAL_CAPABILITIES
+        config.stash[_CAPS] = caps
+    return config.stash[_CAPS]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A scenario needing what the backend lacks is skipped before any fixture runs."""
+    if item.get_closest_marker("scenario") is None:
+        return
+    needed = {c for m in item.iter_markers("needs") for c in m.args}
+    if item.get_closest_marker("portable") is None:
+        needed.add("local-processes")
+    reason = missing_reason(backend_name(item.config), needed,
+                            backend_capabilities(item.config))
+    if reason:
+        pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -76,6 +144,10 @@ def platform(request: pytest.FixtureRequest,
     from harness.platform import Platform
 
     config = request.config
+    backend = backend_name(config)
+    if backend != "local":
+        yield from _remote_platform(config, backend, tmp_path_factory)
+        return
     reuse = config.getoption("--harness-reuse")
     keep = config.getoption("--harness-keep") or reuse
     try:
@@ -99,15 +171,42 @@ def platform(request: pytest.FixtureRequest,
         plat.down()
 
 
+def _remote_platform(config: pytest.Config, backend: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The existing backend connects (a bad config or an unreachable endpoint fails the
+    session, naming the file); the kind backend creates its cluster, or skips with the
+    precise reason it cannot here (no Docker, images not present)."""
+    settings = _settings(config, tmp_path_factory)
+    if backend == "existing":
+        from harness.backends.existing import ExistingConfig, ExistingPlatform
+
+        try:
+            plat: object = ExistingPlatform(ExistingConfig.load(existing_config_path(config)),
+                                            settings).up()
+        except HarnessError as exc:
+            pytest.fail(redact(f"existing backend: {exc}"), pytrace=False)
+        yield plat
+        return
+    from harness.backends.kind import KindPlatform, KindUnavailable
+
+    kind = KindPlatform(settings)
+    try:
+        kind.up()
+    except KindUnavailable as exc:
+        pytest.skip(f"kind backend: {exc}")
+    except HarnessError as exc:
+        pytest.fail(redact(f"kind backend: {exc}"), pytrace=False)
+    yield kind
+    if not config.getoption("--harness-keep"):
+        kind.down()
+
+
 @pytest.fixture(scope="session")
 def kube(platform: object) -> object:
     """A Kubernetes client bound to the environment (typed APIs + kubectl)."""
     from harness.kubeclient import KubeClient
-    from harness.platform import Platform
 
-    assert isinstance(platform, Platform)
-    kubectl = platform.toolchain.binary("kubernetes", "kubectl")
-    return KubeClient(platform.kubeconfig, str(kubectl))
+    return KubeClient(platform.kubeconfig, platform.kubectl)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -153,10 +252,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def vault(platform: object) -> object:
     """The environment's Vault (OpenBao): `vault.client()` is an hvac client with the
     root token; `vault.kv_put(path, k=v)` / `vault.kv_get(path)` as the runbook does."""
-    from harness.platform import Platform
-
-    assert isinstance(platform, Platform)
-    return platform.component("vault")
+    return platform.component("vault")  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
@@ -170,12 +266,11 @@ def eso(platform: object, kube: object) -> object:
 @pytest.fixture(scope="session")
 def cluster_secret_store(platform: object, eso: object) -> str:
     """The spec's ClusterSecretStore `vault-cluster-backend`, applied from fixtures/."""
-    from harness.platform import Platform
     from harness.secrets_sync import ExternalSecrets
 
-    assert isinstance(platform, Platform) and isinstance(eso, ExternalSecrets)
-    eso.apply(platform.settings.fixtures_dir / "gitops" / "secrets" /
-              "cluster-secret-store.yaml")
+    assert isinstance(eso, ExternalSecrets)
+    fixtures: Path = platform.settings.fixtures_dir  # type: ignore[attr-defined]
+    eso.apply(fixtures / "gitops" / "secrets" / "cluster-secret-store.yaml")
     return "vault-cluster-backend"
 
 
@@ -191,9 +286,8 @@ def vault_store(platform: object, vault: object, eso: object,
     assert isinstance(eso, ExternalSecrets)
     store = make_test_store(vault, eso, namespace)
     yield store
-    client = vault.client()  # type: ignore[attr-defined]
-    client.sys.delete_policy(store["policy"])
-    client.delete(f"auth/kubernetes/role/{store['role']}")
+    vault.client().sys.delete_policy(store["policy"])  # type: ignore[attr-defined]
+    vault.delete_kubernetes_role(store["role"])  # type: ignore[attr-defined]
     vault.kv_delete_tree(namespace)  # type: ignore[attr-defined]
 
 
@@ -201,10 +295,7 @@ def vault_store(platform: object, vault: object, eso: object,
 def prometheus(platform: object) -> object:
     """The environment's Prometheus: `query(promql)`, `alerts()`, `live_metric_names()`,
     `reload()`; rules are the customer's, time-scaled by --harness-time-scale."""
-    from harness.platform import Platform
-
-    assert isinstance(platform, Platform)
-    return platform.component("prometheus")
+    return platform.component("prometheus")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -212,16 +303,23 @@ def alerts(platform: object) -> object:
     """Notifications Alertmanager delivered to the harness's receiver, from this test on:
     `alerts.wait_for_alert(name, "firing"|"resolved", timeout=...)`."""
     from harness.alerts import ReceivedAlerts
-    from harness.platform import Platform
 
-    assert isinstance(platform, Platform)
-    return ReceivedAlerts(platform.component("alertmanager"))
+    return ReceivedAlerts(platform.component("alertmanager"))  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def faults(platform: object) -> Iterator[object]:
-    """Fault primitives (kill, stop, paused, restart, wipe_data, latency, timeout,
-    reset_peer, partition); whatever a test leaves on is undone at teardown."""
+def faults(platform: object, kube: object, request: pytest.FixtureRequest
+           ) -> Iterator[object]:
+    """Fault primitives — local: kill, stop, paused, restart, wipe_data, latency,
+    timeout, reset_peer, partition; kind/existing: Kubernetes operations (delete a Vault
+    pod, scale ESO). Whatever a test leaves on is undone at teardown."""
+    if backend_name(request.config) != "local":
+        from harness.backends.existing import KubeFaults
+
+        f: Any = KubeFaults(kube, platform.config.faults)  # type: ignore[attr-defined]
+        yield f
+        f.undo_all()
+        return
     from harness.faults import Faults
 
     f = Faults(platform)

@@ -10,7 +10,11 @@ import random
 import time
 from datetime import datetime
 
+import pytest
+
 from harness import consistently
+
+pytestmark = pytest.mark.portable
 
 INTERVAL = 4.0  # seconds: short enough for CI, long enough to tell schedule from luck
 TOLERANCE = 2.5  # reconcile + Vault login + API write on a loaded 2-core machine

@@ -4,9 +4,13 @@ is handled as each ExternalSecret's deletionPolicy says."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness import eventually
 
 from .test_refresh_timing import external_secret
+
+pytestmark = pytest.mark.portable
 
 
 def with_policy(es: dict, policy: str) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import hvac
+import port_for
 import pytest
 from kubernetes import client
 
@@ -16,6 +17,7 @@ from harness.seed import parse_seed
 
 from .test_refresh_timing import external_secret
 
+pytestmark = pytest.mark.portable
 DENIED = "permission denied"
 
 
@@ -31,6 +33,7 @@ def synced_secret(eso, vault, store, namespace, name="app", value="good-value"):
     return key
 
 
+@pytest.mark.needs("eso-metrics")
 def test_a_policy_that_denies_the_path_fails_loudly_and_keeps_the_last_value(
         eso, vault, vault_store, namespace):
     key = synced_secret(eso, vault, vault_store, namespace)
@@ -66,13 +69,13 @@ def test_a_role_bound_to_another_service_account_cannot_log_in(
     eso.wait_synced(namespace, "app")
 
 
-def test_an_unreachable_vault_fails_loudly_and_recovers(eso, vault, vault_store, namespace,
-                                                        platform):
+@pytest.mark.needs("eso-metrics")
+def test_an_unreachable_vault_fails_loudly_and_recovers(eso, vault, vault_store, namespace):
     synced_secret(eso, vault, vault_store, namespace)
     store = eso.kube.custom.get_namespaced_custom_object(
         "external-secrets.io", "v1beta1", namespace, "secretstores", "vault")
     good_server = store["spec"]["provider"]["vault"]["server"]
-    [closed_port] = platform.registry.ports.allocate(platform.record["run_id"], 1)
+    closed_port = port_for.select_random()  # nothing listens there
     patch = {"spec": {"provider": {"vault": {"server": f"http://127.0.0.1:{closed_port}"}}}}
     eso.kube.custom.patch_namespaced_custom_object(
         "external-secrets.io", "v1beta1", namespace, "secretstores", "vault", patch)
@@ -97,14 +100,14 @@ def eso_vault_token(kube, vault) -> str:
         client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
             audiences=[], expiration_seconds=600))).status.token
     REDACTOR.add(jwt)
-    anon = hvac.Client(url=vault.address)
-    token = anon.auth.kubernetes.login(role="external-secrets", jwt=jwt)["auth"]["client_token"]
+    login = vault.client().auth.kubernetes.login(role="external-secrets", jwt=jwt)
+    token = login["auth"]["client_token"]
     REDACTOR.add(token)
     return token
 
 
 def test_the_eso_vault_token_reads_only_its_paths_and_cannot_write(kube, vault):
-    eso_client = hvac.Client(url=vault.address, token=eso_vault_token(kube, vault))
+    eso_client = vault.client(token=eso_vault_token(kube, vault))
     kv = eso_client.secrets.kv.v2
     assert kv.read_secret_version(path="redis/main", mount_point="secret",
                                   raise_on_deleted_version=True)["data"]["data"]
@@ -146,6 +149,7 @@ def test_a_service_account_of_another_namespace_cannot_read_the_synced_secret(
         kube.core.delete_namespace(other)
 
 
+@pytest.mark.needs("vault-audit-file")
 def test_every_eso_read_is_audited_without_plaintext(eso, namespace, platform, vault):
     audit = vault.audit_log
     eso.apply(platform.settings.fixtures_dir / "gitops" / "secrets" /

@@ -8,7 +8,7 @@ import pytest
 from harness import eventually
 from harness.seed import parse_seed
 
-pytestmark = pytest.mark.usefixtures("cluster_secret_store")
+pytestmark = [pytest.mark.usefixtures("cluster_secret_store"), pytest.mark.portable]
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,13 @@ def spec_dir(platform):
 
 
 @pytest.fixture(scope="module")
-def seeded(platform):
-    """The runbook's seed values, as the spec writes them: {'redis/main': {...}, ...}."""
-    return {path: values for _mount, path, values in
-            parse_seed(platform.settings.fixtures_dir / "vault" / "seed.txt")}
+def seeded(platform, vault):
+    """The values Vault holds at the runbook's seed paths ({'redis/main': {...}, ...}):
+    on the local backend the spec's own seeds, on an existing cluster whatever its
+    operators wrote — the Secret must carry exactly that."""
+    paths = [path for _mount, path, _values in
+             parse_seed(platform.settings.fixtures_dir / "vault" / "seed.txt")]
+    return {path: vault.kv_get(path) for path in paths}
 
 
 def test_redis_and_harbor_secrets_are_synced_with_their_templated_keys(

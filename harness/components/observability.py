@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
+from harness.clients import PrometheusAPI
 from harness.components.base import Component
 from harness.components.eso import ExternalSecrets
 from harness.components.kube import Kube
 from harness.components.vault import Vault
-from harness.errors import HarnessError
 from harness.rules import format_duration, load_rule_documents, scaled_groups
 from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok
@@ -98,7 +98,7 @@ class Alertmanager(Component):
                 if line.strip()]
 
 
-class Prometheus(Component):
+class Prometheus(PrometheusAPI, Component):
     name = "prometheus"
     requires = ("alertmanager",)
     port_names = ("prometheus.web",)
@@ -245,55 +245,6 @@ class Prometheus(Component):
                 "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d"]
         return [self.spec("prometheus", argv, http_ok(f"{self.address}/-/ready"),
                           data_dir=data)]
-
-    def query(self, promql: str) -> list[dict]:
-        """Instant query; the result vector."""
-        import urllib.parse
-
-        from harness.runtime.probes import http_get
-
-        status, body = http_get(f"{self.address}/api/v1/query?"
-                                + urllib.parse.urlencode({"query": promql}))
-        data = json.loads(body)
-        if status != 200 or data.get("status") != "success":
-            raise HarnessError(f"Prometheus query {promql!r} failed: {data.get('error')}")
-        return list(data["data"]["result"])
-
-    def wait_first_scrapes(self) -> None:
-        """Every target scraped at least once: before that, metric names are missing
-        for lack of time, not because a rule is dead."""
-        import time
-
-        from harness.rules import parse_duration
-        from harness.runtime.probes import http_get
-
-        deadline = time.monotonic() + 2 * parse_duration(self.scrape_interval) + 10
-        while True:
-            _s, body = http_get(f"{self.address}/api/v1/targets")
-            targets = json.loads(body)["data"]["activeTargets"]
-            pending = [t["labels"].get("job") for t in targets if t["health"] == "unknown"]
-            if targets and not pending:
-                return
-            if time.monotonic() > deadline:
-                raise HarnessError(f"Prometheus has not scraped {pending or 'any target'} "
-                                   "yet; try again in a moment")
-            time.sleep(0.5)
-
-    def live_metric_names(self) -> set[str]:
-        """Names of every metric a scraped target exposes now."""
-        from harness.runtime.probes import http_get
-
-        self.wait_first_scrapes()
-        status, body = http_get(f"{self.address}/api/v1/label/__name__/values")
-        if status != 200:
-            raise HarnessError(f"Prometheus answered {status} for metric names")
-        return set(json.loads(body)["data"])
-
-    def alerts(self) -> list[dict]:
-        from harness.runtime.probes import http_get
-
-        _status, body = http_get(f"{self.address}/api/v1/alerts")
-        return list(json.loads(body)["data"]["alerts"])
 
     def after_start(self) -> None:
         """Attached to a running environment that gains components (backup, Argo CD...):

@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.clients import VaultAdmin
 from harness.components.base import Component
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
-from harness.runtime.redact import REDACTOR, redact, secret_values
+from harness.runtime.redact import REDACTOR, redact
 
 TELEMETRY_AND_AUDIT = """\
 # Prometheus-format metrics at /v1/sys/metrics (scraped with a token by Observability).
@@ -111,7 +112,7 @@ SERVICE_NAMES = ("vault", "vault.vault", "vault.vault.svc", "vault.vault.svc.clu
                  "vault-active.vault.svc.cluster.local", "127.0.0.1", "localhost")
 
 
-class Vault(Component):
+class Vault(VaultAdmin, Component):
     name = "vault"
     port_names = ("vault.api",)
     port_spans = {"vault.api": 2}  # bao -dev puts its cluster listener on api+1
@@ -530,6 +531,10 @@ class Vault(Component):
         if self.ha:
             self.reload_auth_mount("kubernetes/")
 
+    def after_auth_write(self, mount: str) -> None:
+        if self.ha:
+            self.reload_auth_mount(mount)
+
     def reload_auth_mount(self, mount: str) -> None:
         """Found here: OpenBao 2.7 standbys answer kubernetes-auth logins themselves, with
         the config and roles they cached; after `auth/kubernetes/config` or a role is
@@ -540,50 +545,6 @@ class Vault(Component):
             if self.sealed(node) is False:
                 self.node_client(node, self.root_token()).adapter.put(
                     "/v1/sys/plugins/reload/backend", json={"mounts": [f"auth/{mount}"]})
-
-    def write_policy(self, name: str, hcl: str) -> None:
-        self.client().sys.create_or_update_policy(name=name, policy=hcl)
-
-    def write_kubernetes_role(self, role: str, service_account: str, namespace: str,
-                              policies: list[str], ttl: str = "1h") -> None:
-        self.client().write_data(f"auth/kubernetes/role/{role}", data={
-            "bound_service_account_names": service_account,
-            "bound_service_account_namespaces": namespace,
-            "policies": ",".join(policies), "ttl": ttl})
-        if self.ha:
-            self.reload_auth_mount("kubernetes/")  # standbys cache roles as well
-
-    def kv_put(self, path: str, /, mount_point: str = "secret", **values: str) -> None:
-        """`vault kv put <mount>/<path> k=v ...` (KV v2); the values become redacted."""
-        REDACTOR.add(*secret_values(values))
-        self.client().secrets.kv.v2.create_or_update_secret(
-            path=path, secret=values, mount_point=mount_point)
-
-    def kv_delete_tree(self, prefix: str, mount_point: str = "secret") -> None:
-        """Delete every key (all versions) under prefix/."""
-        import hvac
-
-        kv = self.client().secrets.kv.v2
-        try:
-            keys = kv.list_secrets(path=prefix, mount_point=mount_point)["data"]["keys"]
-        except hvac.exceptions.InvalidPath:
-            return
-        for key in keys:
-            if key.endswith("/"):
-                self.kv_delete_tree(f"{prefix}/{key.rstrip('/')}", mount_point)
-            else:
-                kv.delete_metadata_and_all_versions(path=f"{prefix}/{key}",
-                                                    mount_point=mount_point)
-
-    def kv_get(self, path: str, mount_point: str = "secret") -> dict[str, str] | None:
-        import hvac
-
-        try:
-            data = self.client().secrets.kv.v2.read_secret_version(
-                path=path, mount_point=mount_point, raise_on_deleted_version=True)
-        except hvac.exceptions.InvalidPath:
-            return None
-        return dict(data["data"]["data"])
 
     # ---- disaster recovery (the spec's runbook: raft snapshot save / restore) ----------
     def bao(self, *args: str, token: str | None = None, node: str | None = None,

@@ -1,0 +1,397 @@
+"""The existing-cluster backend: the scenario suites against a platform someone already
+runs — their staging cluster, a kind cluster, or a local environment started with
+`harness up`. It needs a kubeconfig and a small YAML file naming the endpoints the test
+runner reaches; it starts nothing and never tears anything down.
+
+    kubeconfig: ~/.kube/config          # default: $KUBECONFIG, then ~/.kube/config
+    vault:
+      address: https://vault.example:8200
+      token_file: ~/.vault-token        # or token_env: VAULT_TOKEN (the default)
+      ca_cert: /etc/ssl/vault-ca.pem    # optional
+    prometheus: http://127.0.0.1:9090   # optional: rule and metric suites
+    alertmanager: http://127.0.0.1:9093 # optional
+    eso:
+      metrics: [http://127.0.0.1:8080/metrics]   # optional: sync-error metric checks
+    service_map: {}                     # optional: in-cluster address -> address ESO
+                                        # reaches, only when ESO runs outside the cluster
+    faults:                             # optional: faults as Kubernetes operations
+      vault_pods: {namespace: vault, selector: app.kubernetes.io/name=vault}
+      eso_deployment: {namespace: external-secrets, name: external-secrets}
+
+The token needs what the suites do to Vault: write KV under secret/, policies and
+kubernetes-auth roles (each test makes and removes its own). It is read from its file or
+variable, registered with the redactor, and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.backends import CAPABILITIES
+from harness.clients import PrometheusAPI, VaultAdmin
+from harness.errors import HarnessError
+from harness.runtime.redact import REDACTOR
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+from harness.wait import eventually
+
+TOP_KEYS = {"kubeconfig", "vault", "prometheus", "alertmanager", "eso", "service_map",
+            "faults"}
+VAULT_KEYS = {"address", "token_file", "token_env", "ca_cert"}
+
+
+class BackendError(HarnessError):
+    """The backend's configuration or target is not usable; names the file or endpoint."""
+
+
+def _path(raw: str | None, base: Path) -> Path | None:
+    if not raw:
+        return None
+    p = Path(os.path.expanduser(raw))
+    return p if p.is_absolute() else (base / p)
+
+
+@dataclass
+class ExistingConfig:
+    source: Path
+    kubeconfig: Path
+    vault_address: str
+    vault_token_file: Path | None = None
+    vault_token_env: str = "VAULT_TOKEN"
+    vault_ca_cert: Path | None = None
+    prometheus: str | None = None
+    alertmanager: str | None = None
+    eso_metrics: list[str] = field(default_factory=list)
+    service_map: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ExistingConfig:
+        """Parse and check the file; every problem names the file and the key."""
+        src = Path(path).expanduser().resolve()
+        where = f"existing-backend config {src}"
+        try:
+            raw = yaml.safe_load(src.read_text())
+        except FileNotFoundError:
+            raise BackendError(f"{where}: no such file") from None
+        except yaml.YAMLError as exc:
+            raise BackendError(f"{where}: YAML error: {exc}") from None
+        if not isinstance(raw, dict):
+            raise BackendError(f"{where}: expected a mapping at the top level")
+        unknown = sorted(set(raw) - TOP_KEYS)
+        if unknown:
+            raise BackendError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(TOP_KEYS))}")
+        vault = raw.get("vault")
+        if not isinstance(vault, dict) or not vault.get("address"):
+            raise BackendError(f"{where}: vault.address is required")
+        bad = sorted(set(vault) - VAULT_KEYS)
+        if bad:
+            raise BackendError(f"{where}: unknown key(s) vault.{', vault.'.join(bad)}")
+        base = src.parent
+        kubeconfig = _path(raw.get("kubeconfig"), base) or Path(
+            os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+        eso = raw.get("eso") or {}
+        metrics = eso.get("metrics") or []
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        faults = raw.get("faults") or {}
+        for key, needed in (("vault_pods", ("namespace", "selector")),
+                            ("eso_deployment", ("namespace", "name"))):
+            if key in faults and not all(faults[key].get(k) for k in needed):
+                raise BackendError(f"{where}: faults.{key} needs {' and '.join(needed)}")
+        return cls(source=src, kubeconfig=kubeconfig, vault_address=vault["address"],
+                   vault_token_file=_path(vault.get("token_file"), base),
+                   vault_token_env=vault.get("token_env", "VAULT_TOKEN"),
+                   vault_ca_cert=_path(vault.get("ca_cert"), base),
+                   prometheus=raw.get("prometheus"), alertmanager=raw.get("alertmanager"),
+                   eso_metrics=list(metrics), service_map=dict(raw.get("service_map") or {}),
+                   faults=dict(faults))
+
+    def capabilities(self) -> frozenset[str]:
+        have = set()
+        if self.eso_metrics:
+            have.add("eso-metrics")
+        if self.prometheus:
+            have.add("prometheus")
+        if {"vault_pods", "eso_deployment"} <= set(self.faults):
+            have.add("pod-faults")
+        return frozenset(have & set(CAPABILITIES))
+
+
+class RemoteVault(VaultAdmin):
+    """Vault (or OpenBao) at an address, administered with the configured token."""
+
+    name = "vault"
+
+    def __init__(self, address: str, token: str, ca_cert: Path | None = None) -> None:
+        self.address = address.rstrip("/")
+        self._token = token
+        self.ca_cert = ca_cert
+        REDACTOR.add(token)
+
+    @property
+    def tls(self) -> bool:
+        return self.address.startswith("https://")
+
+    def client(self, token: str | None = None, url: str | None = None) -> Any:
+        import hvac
+
+        verify: Any = str(self.ca_cert) if self.ca_cert else True
+        return hvac.Client(url=url or self.address, token=token or self._token,
+                           verify=verify)
+
+    def after_auth_write(self, mount: str) -> None:
+        """OpenBao standbys cache kubernetes-auth roles (docs/toolchain.md): ask for a
+        reload through the address given; a server that refuses (Vault without the
+        permission) keeps its own caching behaviour."""
+        import hvac
+
+        try:
+            self.client().adapter.put("/v1/sys/plugins/reload/backend",
+                                      json={"mounts": [f"auth/{mount}"]})
+        except hvac.exceptions.VaultError:
+            pass
+
+    def processes(self) -> list[Any]:
+        return []
+
+    def log_tails(self, lines: int = 20) -> dict[str, str]:
+        return {}
+
+
+class RemotePrometheus(PrometheusAPI):
+    name = "prometheus"
+
+    def __init__(self, address: str) -> None:
+        self._address = address.rstrip("/")
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def processes(self) -> list[Any]:
+        return []
+
+    def log_tails(self, lines: int = 20) -> dict[str, str]:
+        return {}
+
+
+@dataclass
+class RemoteEndpoint:
+    """A component the suites only reach over HTTP (ESO metrics, Alertmanager)."""
+
+    name: str
+    address: str
+    metrics_addresses: list[str] = field(default_factory=list)
+
+    def processes(self) -> list[Any]:
+        return []
+
+    def log_tails(self, lines: int = 20) -> dict[str, str]:
+        return {}
+
+
+def _kubectl(toolchain: Toolchain) -> str:
+    """The toolchain's kubectl when built, else the one on PATH."""
+    if toolchain.problem("kubernetes") is None:
+        return str(toolchain.binary("kubernetes", "kubectl"))
+    found = shutil.which("kubectl")
+    if not found:
+        raise BackendError("no kubectl: run `harness toolchain install --only kubernetes` "
+                           "or put kubectl on PATH")
+    return found
+
+
+class ExistingPlatform:
+    """What the fixtures need of a platform, for a cluster the harness does not own."""
+
+    backend = "existing"
+
+    def __init__(self, config: ExistingConfig, settings: Settings | None = None,
+                 toolchain: Toolchain | None = None) -> None:
+        self.config = config
+        self.settings = settings or Settings()
+        self.toolchain = toolchain or Toolchain(self.settings.cache_dir)
+        self.capabilities = config.capabilities()
+        self.components: dict[str, Any] = {}
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.config.kubeconfig)
+
+    @property
+    def kubectl(self) -> str:
+        return _kubectl(self.toolchain)
+
+    def _token(self) -> str:
+        cfg = self.config
+        if cfg.vault_token_file:
+            try:
+                return cfg.vault_token_file.read_text().strip()
+            except OSError as exc:
+                raise BackendError(f"{cfg.source}: vault.token_file: {exc.strerror}: "
+                                   f"{cfg.vault_token_file}") from None
+        token = os.environ.get(cfg.vault_token_env, "")
+        if not token:
+            raise BackendError(f"{cfg.source}: no Vault token: set vault.token_file or "
+                               f"${cfg.vault_token_env}")
+        return token
+
+    def up(self) -> ExistingPlatform:
+        """Connect and check that the platform is there: apiserver, ESO's CRDs, Vault
+        unsealed and the token valid, Prometheus ready. Changes nothing."""
+        import hvac
+        import requests
+        from kubernetes import client, config
+
+        cfg = self.config
+        if not cfg.kubeconfig.is_file():
+            raise BackendError(f"{cfg.source}: kubeconfig {cfg.kubeconfig} does not exist")
+        try:
+            api = config.new_client_from_config(config_file=str(cfg.kubeconfig))
+            client.VersionApi(api).get_code()
+            client.ApiextensionsV1Api(api).read_custom_resource_definition(
+                "externalsecrets.external-secrets.io")
+        except client.ApiException as exc:
+            if exc.status == 404:
+                raise BackendError(f"{cfg.source}: the cluster has no ExternalSecret CRD "
+                                   "(is External Secrets Operator installed?)") from None
+            raise BackendError(f"{cfg.source}: Kubernetes API: {exc.status} {exc.reason}"
+                               ) from None
+        except Exception as exc:  # noqa: BLE001 - urllib3/config errors, named below
+            raise BackendError(f"{cfg.source}: cannot reach the cluster of "
+                               f"{cfg.kubeconfig}: {type(exc).__name__}: {exc}") from None
+        vault = RemoteVault(cfg.vault_address, self._token(), cfg.vault_ca_cert)
+        try:
+            health = vault.client().sys.read_health_status(method="GET")
+            if isinstance(health, dict) and health.get("sealed"):
+                raise BackendError(f"{cfg.source}: Vault at {vault.address} is sealed")
+            vault.client().auth.token.lookup_self()
+        except hvac.exceptions.Forbidden:
+            raise BackendError(f"{cfg.source}: the Vault token is not valid at "
+                               f"{vault.address}") from None
+        except requests.exceptions.RequestException as exc:
+            raise BackendError(f"{cfg.source}: cannot reach Vault at {vault.address}: "
+                               f"{type(exc).__name__}") from None
+        except hvac.exceptions.VaultError as exc:
+            raise BackendError(f"{cfg.source}: Vault at {vault.address}: "
+                               f"{type(exc).__name__}: {exc}") from None
+        self.components = {"vault": vault, "eso": RemoteEndpoint(
+            "eso", ", ".join(cfg.eso_metrics), list(cfg.eso_metrics))}
+        if cfg.prometheus:
+            self.components["prometheus"] = RemotePrometheus(cfg.prometheus)
+        if cfg.alertmanager:
+            self.components["alertmanager"] = RemoteEndpoint("alertmanager", cfg.alertmanager)
+        return self
+
+    def down(self) -> None:
+        """Nothing: the harness never destroys a cluster it did not create."""
+
+    def component(self, name: str) -> Any:
+        if name not in self.components:
+            raise HarnessError(f"{self.config.source}: the existing backend has no {name!r} "
+                               f"(configured: {', '.join(self.components) or 'none'})")
+        return self.components[name]
+
+    def service_map(self) -> dict[str, str]:
+        return dict(self.config.service_map)
+
+    def after_apply(self, docs: list[Any]) -> None:
+        """Rules reach an existing Prometheus through its own operator, not through us."""
+
+
+class KubeFaults:
+    """Faults as Kubernetes operations, for clusters where Vault and ESO are pods: delete
+    a Vault pod (its StatefulSet brings it back), scale the ESO Deployment. Everything is
+    undone at teardown (replicas restored)."""
+
+    def __init__(self, kube: Any, faults: dict[str, dict[str, str]]) -> None:
+        self.kube = kube
+        self.faults = faults
+        self._replicas: dict[tuple[str, str], int] = {}
+
+    def vault_pods(self) -> list[Any]:
+        sel = self.faults["vault_pods"]
+        pods = self.kube.core.list_namespaced_pod(sel["namespace"],
+                                                  label_selector=sel["selector"]).items
+        return sorted(pods, key=lambda p: p.metadata.name)
+
+    def delete_vault_pod(self, name: str | None = None, grace_seconds: int = 0) -> str:
+        """Delete one Vault pod (the first, or `name`): a node crash, as the cluster sees
+        it. Returns the deleted pod's uid."""
+        pods = self.vault_pods()
+        if not pods:
+            raise HarnessError(f"no Vault pod matches {self.faults['vault_pods']}")
+        pod = next((p for p in pods if p.metadata.name == name), pods[0]) if name else pods[0]
+        self.kube.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
+                                             grace_period_seconds=grace_seconds)
+        return str(pod.metadata.uid)
+
+    def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
+        ns = self.faults["vault_pods"]["namespace"]
+
+        def replaced() -> bool:
+            pods = [p for p in self.vault_pods() if p.metadata.name == name
+                    or p.metadata.uid != old_uid]
+            return any(p.metadata.uid != old_uid and p.status.phase == "Running"
+                       for p in pods)
+
+        eventually(replaced, timeout=timeout,
+                   description=f"a Vault pod in {ns} replaces {name}")
+
+    def scale_eso(self, replicas: int) -> None:
+        dep = self.faults["eso_deployment"]
+        key = (dep["namespace"], dep["name"])
+        current = self.kube.apps.read_namespaced_deployment_scale(dep["name"],
+                                                                  dep["namespace"])
+        self._replicas.setdefault(key, int(current.spec.replicas or 0))
+        self.kube.apps.patch_namespaced_deployment_scale(
+            dep["name"], dep["namespace"], {"spec": {"replicas": replicas}})
+
+    @contextmanager
+    def eso_down(self) -> Iterator[None]:
+        """ESO scaled to 0 for the duration (its Pods gone), then back."""
+        self.scale_eso(0)
+        try:
+            yield
+        finally:
+            self.undo_all()
+
+    def undo_all(self) -> None:
+        for (ns, name), replicas in self._replicas.items():
+            self.kube.apps.patch_namespaced_deployment_scale(
+                name, ns, {"spec": {"replicas": replicas}})
+        self._replicas.clear()
+
+
+def export_config(platform: Any, out: Path) -> Path:
+    """An existing-backend config for a running local environment, so the portable
+    suites can run against it exactly as against anyone's cluster."""
+    vault = platform.component("vault")
+    cfg: dict[str, Any] = {
+        "kubeconfig": platform.kubeconfig,
+        "vault": {"address": vault.address, "token_file": str(vault.root_token_file),
+                  **({"ca_cert": str(vault.ctx.pki.ca_cert)} if vault.tls else {})},
+        # ESO runs outside the (process) cluster here, so in-cluster names need the map.
+        "service_map": platform.service_map(),
+    }
+    if "eso" in platform.components:
+        cfg["eso"] = {"metrics": list(platform.component("eso").metrics_addresses)}
+    for name in ("prometheus", "alertmanager"):
+        if name in platform.components:
+            cfg[name] = platform.component(name).address
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# heracles existing-backend config, written by `harness backend "
+                   "export-config` (no secret in it: the token stays in its 0600 file)\n"
+                   + yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
