@@ -202,7 +202,7 @@ class RemoteEndpoint:
 
 def _kubectl(toolchain: Toolchain) -> str:
     """The toolchain's kubectl when built, else the one on PATH."""
-    if toolchain.problem("kubernetes") is None:
+    if not toolchain.problem("kubernetes"):
         return str(toolchain.binary("kubernetes", "kubectl"))
     found = shutil.which("kubectl")
     if not found:

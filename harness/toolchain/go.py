@@ -124,12 +124,15 @@ class GoBuilder:
         """Files the module ships that we need at run time (CRDs), from its module dir."""
         for name, rel in self.spec.files.items():
             src = self.module_dir / rel
-            if not src.is_file():
-                raise ToolchainError(self.spec.name, f"{self.spec.module}@{self.spec.version} "
-                                     f"has no {rel}")
             dst = out_dir / "files" / name
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dst)
+            if src.is_dir() and name.endswith(".tgz"):
+                pack_chart(src, dst)  # a Helm chart directory, as `helm package` would
+            elif src.is_file():
+                shutil.copyfile(src, dst)
+            else:
+                raise ToolchainError(self.spec.name, f"{self.spec.module}@{self.spec.version} "
+                                     f"has no {rel}")
 
     def build(self, out_dir: Path) -> None:
         spec = self.spec
@@ -140,6 +143,28 @@ class GoBuilder:
         for name, pkg in spec.binaries.items():
             self._go("build", "-trimpath", "-ldflags", ldflags, "-o", str(out_dir / name), pkg,
                      step=f"go build {name}")
+
+
+def pack_chart(src: Path, dst: Path) -> None:
+    """A chart directory as a .tgz with one top-level directory named after the file
+    (what Helm reads), reproducible: sorted members, zero mtimes, no owners."""
+    import gzip
+    import tarfile
+
+    top = dst.name.removesuffix(".tgz")
+
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        info.mode = 0o755 if info.isdir() else 0o644
+        return info
+
+    with open(dst, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as tar:
+        for path in sorted(src.rglob("*")):
+            rel = path.relative_to(src)
+            if any(part.startswith(".git") for part in rel.parts):
+                continue
+            tar.add(path, arcname=f"{top}/{rel}", recursive=False, filter=clean)
 
 
 def module_files(spec: ComponentSpec, workdir: Path, log_path: Path,
