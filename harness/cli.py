@@ -139,9 +139,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
                    "(default: placeholder values for every remoteRef).")
 @click.option("--namespace", default="default", show_default=True,
               help="Namespace for --platform-repo objects that name none.")
+@click.option("--gitops-env", default=None,
+              help="Which environment's root Applications to apply when the repo has one "
+                   "per environment (default: the profile).")
+@click.option("--wait", "wait_seconds", type=float, default=0.0,
+              help="Wait up to this many seconds for every Application to reach Synced "
+                   "(exit 1 naming those that do not).")
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | None,
-          seed: Path | None, namespace: str) -> None:
+          seed: Path | None, namespace: str, gitops_env: str | None,
+          wait_seconds: float) -> None:
     """Validate every document, rewrite in-cluster addresses, then server-side apply."""
     from kubernetes.dynamic import DynamicClient
 
@@ -154,19 +161,42 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
     if platform_repo is not None:
         from harness.platform_repo import apply_repo
 
-        report = apply_repo(platform, platform_repo, namespace, seed,
+        report = apply_repo(platform, platform_repo, namespace, seed, env=gitops_env,
                             log=lambda m: err.print(f"  {m}", highlight=False))
         click.echo(json.dumps(report, indent=2))
         if report["vault_seed"]["placeholders"]:
             err.print(f"[yellow]PLACEHOLDER values[/] seeded for "
                       f"{len(report['vault_seed']['placeholders'])} Vault key(s): "
                       f"{', '.join(report['vault_seed']['placeholders'])}")
+        if wait_seconds and report["applications"]["expected"]:
+            _wait_synced(platform, report["applications"], wait_seconds)
         return
     dyn = DynamicClient(platform.kube.api_client())
     docs = manifests.apply_paths(list(paths), dyn, platform.service_map(),
                                  log=lambda m: err.print(f"  {m}", highlight=False))
     platform.after_apply(docs)
     err.print(f"[green]applied[/] {len(docs)} object(s)")
+
+
+def _wait_synced(platform: Any, apps: dict[str, Any], timeout: float) -> None:
+    """Every expected Application Synced, or exit 1 naming each one that is not."""
+    from harness.gitops import Applications
+    from harness.kubeclient import KubeClient
+
+    argo = Applications(KubeClient(platform.kubeconfig, platform.kubectl))
+    failed = []
+    for name in apps["expected"]:
+        if name in apps.get("unservable", {}):
+            failed.append(f"{name}: {apps['unservable'][name]}")
+            continue
+        try:
+            st = argo.wait(name, sync="Synced", health=None, timeout=timeout)
+            err.print(f"  Application {name}: {st['sync']} / {st['health']}")
+        except AssertionError as exc:
+            failed.append(f"{name}: {exc}")
+    if failed:
+        err.print("[bold red]not Synced:[/]\n  " + "\n  ".join(failed), highlight=False)
+        sys.exit(1)
 
 
 @main.group()

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import ApiException
+
 from harness.components.git import git
 from harness.errors import HarnessError
 from harness.wait import eventually
@@ -125,7 +127,13 @@ class Applications:
 
         def reached() -> dict[str, Any]:
             nonlocal asked
-            st = self.state(name)
+            try:
+                st = self.state(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                raise AssertionError(f"Application {name} does not exist (yet): its "
+                                     "parent has not created it") from None
             if revision is not None and st["revision"] != revision and \
                     time.monotonic() - asked > 10:
                 self.refresh(name)

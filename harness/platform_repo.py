@@ -133,8 +133,114 @@ def needed_namespaces(scan_: RepoScan, default: str) -> list[str]:
     return sorted(names - declared)
 
 
+@dataclass
+class AppPlan:
+    """Which of a repo's Argo CD Applications the harness applies (roots of the chosen
+    environment), which must then reach Synced (those roots and every Application under
+    their source paths), and what cannot be served offline."""
+
+    roots: list[Document] = field(default_factory=list)
+    expected: list[Document] = field(default_factory=list)
+    repo_urls: set[str] = field(default_factory=set)
+    branches: tuple[str, ...] = ("main",)
+    unservable: dict[str, str] = field(default_factory=dict)  # app name -> why
+    other_envs: list[str] = field(default_factory=list)
+
+
+def _sources(app: Document) -> list[dict[str, Any]]:
+    spec = app.obj.get("spec") or {}
+    return [spec["source"]] if spec.get("source") else list(spec.get("sources") or [])
+
+
+def _file_of(root: Path, d: Document) -> str:
+    src = d.source.removesuffix(" (kustomize)")
+    p = Path(src)
+    return str(p.relative_to(root)) if p.is_absolute() and p.is_relative_to(root) else src
+
+
+def application_plan(found: RepoScan, env: str) -> AppPlan:
+    """Roots are Applications no other Application's source path contains; when several
+    roots share a name (one per environment, as app-of-apps repos do), the one whose
+    file path names `env` is chosen."""
+    root = found.root
+    apps = found.of_kind("Application")
+    plan = AppPlan()
+    paths = {id(a): [str(s.get("path", "")).strip("/") for s in _sources(a)
+                     if s.get("path") and not s.get("chart")
+                     and (root / str(s["path"])).is_dir()] for a in apps}
+
+    def children(a: Document) -> list[Document]:
+        return [b for b in apps if b is not a and any(
+            _file_of(root, b).startswith(p + "/") for p in paths[id(a)])]
+
+    child_ids = {id(c) for a in apps for c in children(a)}
+    by_name: dict[tuple[str, str], list[Document]] = {}
+    for a in apps:
+        if id(a) not in child_ids:
+            by_name.setdefault((a.namespace or "argocd", a.name), []).append(a)
+    for (_ns, name), cands in sorted(by_name.items()):
+        if len(cands) > 1:
+            chosen = [a for a in cands if env in Path(_file_of(root, a)).parts]
+            if len(chosen) != 1:
+                raise ManifestError(
+                    f"{len(cands)} Applications named {name} "
+                    f"({', '.join(_file_of(root, a) for a in cands)}) and none is "
+                    f"unambiguously for environment {env!r}: choose with --gitops-env")
+            plan.other_envs += [a.ref for a in cands if a is not chosen[0]]
+            cands = chosen
+        plan.roots.append(cands[0])
+    todo = list(plan.roots)
+    while todo:
+        a = todo.pop(0)
+        if a not in plan.expected:
+            plan.expected.append(a)
+            todo += children(a)
+    branches = {"main"}
+    for a in plan.expected:
+        for src in _sources(a):
+            ok = src.get("path") and not src.get("chart") and (root / str(src["path"])).is_dir()
+            if ok:
+                plan.repo_urls.add(str(src["repoURL"]))
+                rev = str(src.get("targetRevision") or "HEAD")
+                if rev != "HEAD":
+                    branches.add(rev)
+            else:
+                what = src.get("chart") or src.get("path") or "(no path)"
+                plan.unservable[a.name] = (
+                    f"source {src.get('repoURL')} {what} is not in this repository, and "
+                    "nothing outside it can be fetched here (no internet)")
+    plan.branches = tuple(sorted(branches))
+    return plan
+
+
+def serve_applications(platform: Any, found: RepoScan, env: str,
+                       log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Serve the tree from the harness's Git server (its own repoURLs rewritten to that
+    copy, in the Applications and inside the tree), and apply the root Applications:
+    Argo CD then syncs them and their children as it would from the customer's remote."""
+    from kubernetes.dynamic import DynamicClient
+
+    plan = application_plan(found, env)
+    if not plan.roots:
+        return {"applied": [], "expected": []}
+    repo = f"byo-{found.root.name}.git"
+    served = platform.git.url(repo)
+    rewrite = dict.fromkeys(plan.repo_urls, served)
+    platform.git.seed(found.root, repo, branches=plan.branches, rewrite=rewrite,
+                      replace=True)
+    log(f"served {found.root} as {served} (branches {', '.join(plan.branches)})")
+    local = manifests.rewrite(plan.roots, {**platform.git.service_map(), **rewrite})
+    dyn = DynamicClient(platform.kube.api_client())
+    manifests.validate(local, dyn)
+    manifests.apply(local, dyn, log)
+    return {"served_from": served, "branches": list(plan.branches),
+            "applied": [d.ref for d in plan.roots],
+            "expected": [d.name for d in plan.expected],
+            "unservable": plan.unservable, "other_environments": plan.other_envs}
+
+
 def apply_repo(platform: Any, root: Path, namespace: str = "default",
-               seed: Path | None = None,
+               seed: Path | None = None, env: str | None = None,
                log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Scan, seed Vault, create namespaces, apply (validated, service-mapped). Returns a
     report: what was discovered, applied, seeded (and whether values are placeholders)."""
@@ -146,8 +252,8 @@ def apply_repo(platform: Any, root: Path, namespace: str = "default",
     kubectl = str(platform.toolchain.binary("kubernetes", "kubectl"))
     found = scan(root, kubectl)
     # Argo CD Applications/AppProjects are entry points, not payload: applying every
-    # environment's at once would collide (same names). Reported, not applied; bootstrap
-    # one with `harness gitops bootstrap`.
+    # environment's at once would collide (same names). The chosen environment's roots
+    # are applied after the payload, served from the harness's Git server.
     entry_points = [d for d in found.docs if d.api_version.startswith("argoproj.io/")]
     found.docs = [d for d in found.docs if d not in entry_points]
     dyn = DynamicClient(platform.kube.api_client())
@@ -200,11 +306,15 @@ def apply_repo(platform: Any, root: Path, namespace: str = "default",
     local = manifests.rewrite(found.docs, platform.service_map())
     manifests.apply(local, dyn, log)
     platform.after_apply(local)
+    apps: dict[str, Any] = {"applied": [], "expected": [],
+                            "why_not": "no Argo CD in this environment"}
+    if entry_points and {"git", "argocd"} <= set(platform.components):
+        apps = serve_applications(platform, RepoScan(found.root, docs=entry_points),
+                                  env or platform.settings.profile, log)
     discovered = found.summary()
     discovered["Application"] = sum(d.kind == "Application" for d in entry_points)
     return {"root": str(found.root), "discovered": discovered,
-            "applications_not_applied": [d.ref for d in entry_points
-                                         if d.kind == "Application"],
+            "applications": apps,
             "objects": len(found.docs), "kustomizations": [
                 str(k.relative_to(found.root)) for k in found.kustomizations],
             "skipped": found.skipped, "namespaces_created": [d.obj["metadata"]["name"]

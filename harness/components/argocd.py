@@ -47,7 +47,7 @@ class ArgoCD(Component):
     name = "argocd"
     requires = ("kube", "git")
     port_names = ("argocd.redis", "argocd.repo", "argocd.repo-metrics", "argocd.metrics")
-    toolchain = ("argocd", "argocd-crds", "redis", "socat")
+    toolchain = ("argocd", "argocd-crds", "redis", "socat", "kustomize", "helm")
 
     @property
     def address(self) -> str:
@@ -146,7 +146,11 @@ class ArgoCD(Component):
             env={"ARGOCD_BINARY_NAME": "argocd-repo-server", "HOME": home,
                  "ARGOCD_GPG_ENABLED": "false", "ARGOCD_TLS_DATA_PATH": str(self._dir / "tls"),
                  "ARGOCD_SSH_DATA_PATH": str(self._dir / "ssh"),
-                 "ARGOCD_GNUPGHOME": str(self._dir / "gpg"), "PATH": "/usr/bin:/bin"})
+                 "ARGOCD_GNUPGHOME": str(self._dir / "gpg"),
+                 # kustomize and helm as the Argo CD image bundles them (its manifest
+                 # generation execs them by name).
+                 "PATH": f"{Path(self.bin('kustomize', 'kustomize')).parent}:"
+                         f"{Path(self.bin('helm', 'helm')).parent}:/usr/bin:/bin"})
         # Host side of the bridges: unix listeners for the controller's outbound traffic,
         # and 127.0.0.1:<metrics> for Prometheus.
         socks = self.sock_dir

@@ -65,24 +65,29 @@ class GitServer(Component):
         if not (self.repos / REPO).exists():
             self.seed(self.ctx.settings.fixtures_dir / "gitops", REPO)
 
-    def seed(self, source: Path, repo: str) -> None:
-        """A bare repo whose branches dev/staging/main all start as `source`, with the
-        service map applied to every YAML file."""
+    def seed(self, source: Path, repo: str, branches: tuple[str, ...] = BRANCHES,
+             rewrite: dict[str, str] | None = None, replace: bool = False) -> str:
+        """A bare repo whose branches all start as `source`, with the service map (and
+        `rewrite`: e.g. a customer's own repoURL -> this server) applied to every YAML
+        file. Returns the repo's URL."""
         if not source.is_dir():
-            raise HarnessError(f"{source}: the GitOps fixtures directory is missing")
+            raise HarnessError(f"{source}: not a directory to seed {repo} from")
         bare = self.repos / repo
+        if replace:
+            shutil.rmtree(bare, ignore_errors=True)
         git("init", "-q", "--bare", str(bare))
         git("config", "http.receivepack", "true", cwd=bare)
         with tempfile.TemporaryDirectory(prefix="heracles-seed-") as tmp:
             work = Path(tmp) / "w"
-            shutil.copytree(source, work)
-            self.localize(work)
+            shutil.copytree(source, work, ignore=shutil.ignore_patterns(".git"))
+            self.localize(work, rewrite)
             git("init", "-q", "-b", "main", cwd=work)
             git("add", "-A", cwd=work)
-            git("commit", "-q", "-m", "platform repository seeded from fixtures/gitops",
-                cwd=work)
-            for branch in BRANCHES:
-                git("push", "-q", str(bare), f"HEAD:refs/heads/{branch}", cwd=work)
+            git("commit", "-q", "-m", f"seeded from {source}", cwd=work)
+            for branch in branches:
+                git("push", "-q", "--force", str(bare), f"HEAD:refs/heads/{branch}",
+                    cwd=work)
+        return self.url(repo)
 
     def service_map(self) -> dict[str, str]:
         """What fixtures committed to Git need rewritten (Argo CD's destination kept)."""
@@ -90,10 +95,11 @@ class GitServer(Component):
         mapped = {k: v for k, v in self.ctx.service_map().items() if not k.startswith(keep)}
         return {IN_CLUSTER_URL: self.address, **mapped}
 
-    def localize(self, tree: Path) -> None:
+    def localize(self, tree: Path, rewrite: dict[str, str] | None = None) -> None:
+        mapping = {**self.service_map(), **(rewrite or {})}
         for path in sorted(tree.rglob("*.y*ml")):
             text = path.read_text()
-            for remote, local in sorted(self.service_map().items(),
-                                        key=lambda kv: len(kv[0]), reverse=True):
+            for remote, local in sorted(mapping.items(), key=lambda kv: len(kv[0]),
+                                        reverse=True):
                 text = text.replace(remote, local)
             path.write_text(text)
