@@ -74,13 +74,17 @@ def _components(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
               help="Divide alert for:, rule windows and scrape/evaluation intervals by N "
                    "(default 1, or $HERACLES_TIME_SCALE).")
+@click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Your Vault Helm values: staging/prod run their server "
+              "config (server.ha.raft.config / ha.config / standalone.config, replicas).")
 @click.pass_context
 def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
-       time_scale: float | None) -> None:
+       time_scale: float | None, vault_values: Path | None) -> None:
     """Bring the environment up, or attach to it if it is already running."""
     from harness.platform import Platform
 
-    settings = settings_from(ctx, profile=profile, time_scale=time_scale)
+    settings = settings_from(ctx, profile=profile, time_scale=time_scale,
+                             vault_values=vault_values.resolve() if vault_values else None)
     if profile is None and os.environ.get("HERACLES_PROFILE") is None:
         # No profile asked for: a running environment keeps the one it has.
         record = StateDir(settings.state_dir).load()
@@ -90,7 +94,22 @@ def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
     platform.up(list(_components(components) or []) or None,
                 events=lambda m: err.print(f"  {m}", highlight=False))
     err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
+    _print_values_report(platform)
     click.echo(platform.env_exports())
+
+
+def _print_values_report(platform: Any) -> None:
+    vault = platform.components.get("vault")
+    if platform.settings.vault_values and vault is not None and not vault.ha:
+        err.print(f"Vault values {platform.settings.vault_values} not used: the "
+                  f"{platform.settings.profile} profile runs the dev server (staging/prod "
+                  "run your server config)")
+    if vault is not None and getattr(vault, "values", None) is not None:
+        vv = vault.values
+        err.print(f"Vault from {vv.source}: {vv.mode}, {vv.replicas} replica(s), "
+                  f"storage {vv.storage}")
+        for f in vv.findings:
+            err.print(f"  {f.line()}", highlight=False, markup=False)
 
 
 @main.command()
@@ -419,6 +438,27 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -
         table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
     out.print(table)
     err.print(f"every Application Synced and Healthy in {time.monotonic() - t0:.1f}s")
+
+
+@main.command("vault-values")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--profile", type=click.Choice(PROFILES), default="staging", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def vault_values_check(path: Path, profile: str, as_json: bool) -> None:
+    """Judge a Vault Helm values file against a profile without starting anything: what
+    runs as written, what is adapted to one machine, what it cannot deliver (exit 1)."""
+    from harness.vault_values import load
+
+    vv = load(path, profile)
+    if as_json:
+        click.echo(json.dumps(vv.report(), indent=2))
+    else:
+        out.print(f"{path}: {vv.mode}, {vv.replicas} replica(s), storage {vv.storage} "
+                  f"— against the {profile} profile:")
+        for f in vv.findings:
+            out.print(f"  {f.line()}", highlight=False, markup=False)
+    if any(f.level == "cannot" for f in vv.findings):
+        sys.exit(1)
 
 
 @main.group()

@@ -99,6 +99,10 @@ class Platform:
             self.settings = self.settings.with_(profile=record["profile"])
         if record.get("time_scale"):  # rules were scaled when it started: keep that
             self.settings = self.settings.with_(time_scale=float(record["time_scale"]))
+        if record.get("vault_values"):  # its Vault nodes come from the customer's values
+            from pathlib import Path
+
+            self.settings = self.settings.with_(vault_values=Path(record["vault_values"]))
 
     def _build(self, names: list[str]) -> None:
         ctx = self._context()
@@ -163,6 +167,7 @@ class Platform:
                 self.record = {**(previous or {}), "run_id": new_run_id(),
                                "profile": self.settings.profile, "processes": {},
                                "time_scale": self.settings.time_scale,
+                               "vault_values": str(self.settings.vault_values or "") or None,
                                "created": time.time()}
             self.record["components"] = names
             self._build(names)
@@ -225,7 +230,10 @@ class Platform:
         return self
 
     def _preflight(self) -> None:
-        """Every binary of every component exists before anything starts."""
+        """Every component's configuration can run and every binary exists, before
+        anything starts."""
+        for comp in self.components.values():
+            comp.preflight()
         problems: dict[str, str] = {}
         for comp in self.components.values():
             for tool in comp.tools():

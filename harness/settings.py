@@ -11,6 +11,7 @@
 | stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
 | fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
 | vault_binary    | "" = OpenBao `bao` from the toolchain     | HERACLES_VAULT_BINARY    |
+| vault_values    | none = the harness's own HA config        | HERACLES_VAULT_VALUES    |
 | time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
 | backup_interval | 3600 s between scheduled snapshots (prod) | HERACLES_BACKUP_INTERVAL |
 | backup_keep     | 24 snapshots kept per kind (prod)         | HERACLES_BACKUP_KEEP     |
@@ -81,6 +82,10 @@ class Settings:
         default_factory=lambda: int(_float_env("HERACLES_BACKUP_KEEP", 24)))
     vault_binary: str = field(default_factory=lambda: os.environ.get(
         "HERACLES_VAULT_BINARY", ""))
+    # The customer's Vault Helm values: their server config for staging/prod.
+    vault_values: Path | None = field(default_factory=lambda: Path(
+        os.environ["HERACLES_VAULT_VALUES"]) if os.environ.get("HERACLES_VAULT_VALUES")
+        else None)
     fixtures_dir: Path = field(default_factory=lambda: Path(
         os.environ.get("HERACLES_FIXTURES_DIR")
         or Path(__file__).resolve().parents[1] / "fixtures"))

@@ -57,6 +57,10 @@ class Component:
         """Toolchain components whose binaries this component runs (preflight checks)."""
         return self.toolchain
 
+    def preflight(self) -> None:
+        """Raise HarnessError if this component's configuration cannot run, before
+        anything of the environment starts."""
+
     def wanted_ports(self) -> dict[str, int]:
         """Port name -> span (consecutive ports) this component needs in this profile."""
         return {n: self.port_spans.get(n, 1) for n in self.port_names}

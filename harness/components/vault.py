@@ -23,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
 from harness.runtime.redact import REDACTOR, redact
+from harness.vault_values import VaultValues
+from harness.vault_values import load as load_values
+from harness.vault_values import node_config as values_node_config
 
 TELEMETRY_AND_AUDIT = """\
 # Prometheus-format metrics at /v1/sys/metrics (scraped with a token by Observability).
@@ -123,16 +127,28 @@ class Vault(VaultAdmin, Component):
     def ha(self) -> bool:
         return self.ctx.settings.profile in ("staging", "prod")
 
+    @cached_property
+    def values(self) -> VaultValues | None:
+        """The customer's Helm values (settings.vault_values), for HA profiles."""
+        if not self.ha or self.ctx.settings.vault_values is None:
+            return None
+        return load_values(self.ctx.settings.vault_values, self.ctx.settings.profile)
+
+    @property
+    def node_count(self) -> int:
+        return self.values.replicas if self.values else NODES
+
     def wanted_ports(self) -> dict[str, int]:
         if not self.ha:
             return super().wanted_ports()
-        ports = {f"vault-{i}.{kind}": 1 for i in range(NODES) for kind in ("api", "cluster")}
+        ports = {f"vault-{i}.{kind}": 1 for i in range(self.node_count)
+                 for kind in ("api", "cluster")}
         ports["vault.service"] = 1
         return ports
 
     @property
     def node_names(self) -> list[str]:
-        return [f"vault-{i}" for i in range(NODES)] if self.ha else ["vault"]
+        return [f"vault-{i}" for i in range(self.node_count)] if self.ha else ["vault"]
 
     def node_address(self, node: str) -> str:
         if not self.ha:
@@ -226,6 +242,9 @@ class Vault(VaultAdmin, Component):
                                               ca=pki.ca_cert)
                             for other in self.node_names if other != node)
             pair = pki.pair(node)
+            if self.values is not None:
+                self._write_customer_config(node)
+                continue
             (self._dir / f"{node}.hcl").write_text(
                 NODE_HCL.format(node=node, profile=self.ctx.settings.profile,
                                 api=self.ctx.port(f"{node}.api"),
@@ -237,6 +256,35 @@ class Vault(VaultAdmin, Component):
                           for n in self.node_names)
         (self._dir / "haproxy.cfg").write_text(HAPROXY_CFG.format(
             port=self.ctx.port("vault.service"), ca=pki.ca_cert, servers=servers))
+
+    def preflight(self) -> None:
+        """A customer configuration that cannot run the profile stops the whole
+        environment before anything starts."""
+        vv = self.values
+        if vv is not None and vv.blocking():
+            raise HarnessError(f"{vv.source}: this Vault configuration cannot run the "
+                               f"{self.ctx.settings.profile} profile: "
+                               + "; ".join(f.line() for f in vv.blocking()))
+
+    def _write_customer_config(self, node: str) -> None:
+        """The customer's server config (their Helm values) made local for one node;
+        the audit device in a second file (the harness's audit checks read it)."""
+        vv = self.values
+        assert vv is not None
+        pair, pki = self.ctx.pki.pair(node), self.ctx.pki
+        peers = [(self.ctx.port(f"{o}.api"), pki.ca_cert) for o in self.node_names if o != node]
+        (self._dir / f"{node}.json").write_text(values_node_config(
+            vv, node, self.ctx.port(f"{node}.api"), self.ctx.port(f"{node}.cluster"),
+            pair.cert, pair.key, self.ctx.state.data(node), peers))
+        audit = TELEMETRY_AND_AUDIT.split("# Every request is audited.")[1]
+        (self._dir / f"{node}-audit.hcl").write_text(
+            "# Every request is audited." + audit.format(audit_log=self.audit_log_of(node)))
+        (self._dir / "values-report.json").write_text(json.dumps(vv.report(), indent=2))
+
+    def config_args(self, node: str) -> list[str]:
+        if self.values is not None:
+            return [f"-config={self._dir / node}.json", f"-config={self._dir / node}-audit.hcl"]
+        return [f"-config={self._dir / node}.hcl"]
 
     # ---- processes -----------------------------------------------------------------------
     def tools(self) -> tuple[str, ...]:
@@ -285,7 +333,7 @@ class Vault(VaultAdmin, Component):
             # init and unseal follow in after_start().
             probe = http_ok(f"{self.node_address(node)}/v1/sys/health?uninitcode=200"
                             "&sealedcode=200&standbycode=200&perfstandbyok=true", ca=ca)
-            specs.append(self.spec(node, [bao, "server", f"-config={self._dir / node}.hcl"],
+            specs.append(self.spec(node, [bao, "server", *self.config_args(node)],
                                    probe, data_dir=data, env={"HOME": str(data)}))
         # Last: the Service. It accepts connections at once; which nodes it routes to is
         # decided by its health checks, as endpoints follow readiness.
