@@ -47,6 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-existing-config", default=None,
                     help="the existing backend's endpoints file (default: "
                          "$HERACLES_EXISTING_CONFIG); see harness/backends/existing.py")
+    group.addoption("--harness-vault-values", default=None,
+                    help="your Vault Helm values: the staging/prod environments (local) and "
+                         "the kind backend's Vault chart use their server configuration")
     group.addoption("--harness-time-scale", type=float, default=None,
                     help="divide alert `for:`, rule windows and scrape/evaluation "
                          "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
@@ -133,8 +136,10 @@ def _settings(config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> Set
     comps = config.getoption("--harness-components")
     scale = config.getoption("--harness-time-scale") or float(
         os.environ.get("HERACLES_TIME_SCALE") or 60)
-    return Settings(profile=profile, state_dir=Path(state), time_scale=scale,
+    values = config.getoption("--harness-vault-values")
+    base = Settings(profile=profile, state_dir=Path(state), time_scale=scale,
                     components=parse_components(comps) if comps else None)
+    return base.with_(vault_values=Path(values).resolve() if values else None)
 
 
 @pytest.fixture(scope="session")

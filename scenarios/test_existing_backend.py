@@ -36,6 +36,8 @@ def test_the_secret_sync_suites_pass_through_the_existing_backend(platform, tmp_
          f"--junitxml={junit}", *SUITES], cwd=ROOT, capture_output=True, text=True,
         timeout=900)
     tail = "\n".join((run.stdout + run.stderr).splitlines()[-30:])
+    token = platform.component("vault").root_token()
+    assert token not in run.stdout + run.stderr + junit.read_text()  # never printed
     assert run.returncode == 0, f"portable suites failed through the existing backend:\n{tail}"
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None

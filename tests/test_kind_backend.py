@@ -143,3 +143,12 @@ def test_without_a_docker_cli_the_reason_is_precise(kind, monkeypatch, tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(KindUnavailable, match="no docker CLI on PATH"):
         kind.preflight()
+
+
+def test_the_teams_vault_values_reach_the_vault_chart(tmp_path):
+    values = tmp_path / "vault-values.yaml"
+    values.write_text("server:\n  ha:\n    replicas: 5\n")
+    kind = KindPlatform(Settings(state_dir=tmp_path, vault_values=values))
+    [vault] = [c for c in kind.charts if c.release == "vault"]
+    assert vault.values["server"]["ha"]["replicas"] == 5
+    assert vault.values["server"]["image"]["repository"] == "quay.io/openbao/openbao"

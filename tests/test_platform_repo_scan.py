@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness.manifests import ManifestError
-from harness.platform_repo import placeholder_seed, remote_refs, scan
+from harness.platform_repo import application_plan, placeholder_seed, remote_refs, scan
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
@@ -26,7 +26,7 @@ def test_kustomize_overlay_is_rendered_and_helm_values_skipped(kubectl):
     assert [k.name for k in found.kustomizations] == ["dev"]
     assert found.summary() == {"ExternalSecret": 1, "SecretStore": 0,
                                "ClusterSecretStore": 1, "PrometheusRule": 1,
-                               "Application": 0}
+                               "Application": 1}
     [es] = found.of_kind("ExternalSecret")
     assert es.obj["metadata"]["namespace"] == "payments-dev"  # from the overlay
     assert es.obj["metadata"]["labels"] == {"env": "dev"}
@@ -63,3 +63,41 @@ def test_a_broken_kustomization_is_named(tmp_path, kubectl):
 def test_not_a_directory(tmp_path, kubectl):
     with pytest.raises(Exception, match="not a directory"):
         scan(tmp_path / "nope", kubectl)
+
+
+def test_application_plan_picks_the_environment_and_its_children(kubectl):
+    found = scan(FIXTURES / "gitops", kubectl)
+    plan = application_plan(found, "staging")
+    assert [d.name for d in plan.roots] == ["platform"]
+    assert "argocd/staging/app-of-apps.yaml" in plan.roots[0].source
+    assert sorted(d.name for d in plan.expected) == [
+        "observability", "platform", "secrets", "workload"]
+    assert all("/staging/" in d.source for d in plan.expected)
+    assert plan.branches == ("main", "staging")
+    assert plan.repo_urls == {"http://git.heracles.svc.cluster.local/platform.git"}
+    assert len(plan.other_envs) == 2 and plan.unservable == {}
+
+
+def test_an_application_outside_the_tree_is_named_as_unservable(tmp_path, kubectl):
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "grafana.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: grafana\n"
+        "  namespace: argocd\nspec:\n  project: default\n  source:\n"
+        "    repoURL: https://grafana.github.io/helm-charts\n    chart: grafana\n"
+        "    targetRevision: 8.4.0\n  destination:\n    server: https://kubernetes.default.svc\n"
+        "    namespace: monitoring\n")
+    plan = application_plan(scan(tmp_path, kubectl), "dev")
+    assert "https://grafana.github.io/helm-charts grafana is not in this repository" in \
+        plan.unservable["grafana"]
+
+
+def test_roots_with_one_name_and_no_environment_match_are_an_error(tmp_path, kubectl):
+    for env in ("blue", "green"):
+        (tmp_path / env).mkdir()
+        (tmp_path / env / "root.yaml").write_text(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: root\n"
+            "  namespace: argocd\nspec:\n  source:\n    repoURL: https://x/r.git\n"
+            f"    path: {env}\n  destination:\n    namespace: x\n")
+    with pytest.raises(ManifestError, match=r"2 Applications named root .* choose with "
+                                            r"--gitops-env"):
+        application_plan(scan(tmp_path, kubectl), "dev")

@@ -270,6 +270,9 @@ class KindPlatform(ExistingPlatform):
                              vault_address="http://127.0.0.1:0")
         super().__init__(cfg, settings, toolchain)
         self.capabilities = KIND_CAPABILITIES
+        if vault_overrides is None and settings.vault_values is not None:
+            # the team's own Vault values for the chart (image pinned regardless)
+            vault_overrides = yaml.safe_load(settings.vault_values.read_text()) or {}
         self.charts = charts(vault_overrides)
         self.forwards: list[subprocess.Popen[bytes]] = []
         self._render: dict[str, Any] | None = None
