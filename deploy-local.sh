@@ -4,6 +4,8 @@
 #   ./deploy-local.sh                  system deps, .venv, toolchain, then `harness up` (dev)
 #   ./deploy-local.sh --profile staging
 #   ./deploy-local.sh --setup-only     everything but `harness up` (what CI uses)
+#   ./deploy-local.sh --backend kind   a kind cluster with the charts instead of processes
+#                                      (needs Docker and the images: no registry here)
 #
 # Every step is idempotent: a second run reuses the venv and the toolchain cache
 # (binaries keyed by component + version under $XDG_CACHE_HOME/heracles-harness).
@@ -11,16 +13,22 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 profile="${HERACLES_PROFILE:-dev}"
+backend="${HERACLES_BACKEND:-local}"
 setup_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="${2:?--profile needs a value: dev, staging or prod}"; shift 2 ;;
     --profile=*) profile="${1#*=}"; shift ;;
     --setup-only) setup_only=1; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --backend) backend="${2:?--backend needs a value: local or kind}"; shift 2 ;;
+    --backend=*) backend="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "deploy-local.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+case "$backend" in local|kind) ;; *)
+  echo "deploy-local.sh: unknown backend '$backend'; choose local or kind (an existing cluster needs no deploy: see README)" >&2; exit 2 ;;
+esac
 case "$profile" in dev|staging|prod) ;; *)
   echo "deploy-local.sh: unknown profile '$profile'; choose dev, staging or prod" >&2; exit 2 ;;
 esac
@@ -58,6 +66,14 @@ step "toolchain (built once, then cached by version)"
 
 if [ "$setup_only" -eq 1 ]; then
   step "setup done in $(( $(date +%s) - started ))s (--setup-only: platform not started)"
+  exit 0
+fi
+
+if [ "$backend" = kind ]; then
+  step "kind backend: render and validate offline, then create the cluster"
+  .venv/bin/harness backend kind-plan
+  .venv/bin/harness backend kind-up
+  step "done in $(( $(date +%s) - started ))s"
   exit 0
 fi
 

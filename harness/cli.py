@@ -496,6 +496,64 @@ def backend_check(ctx: click.Context, config: Path) -> None:
         out.print(f"  {mark}  {cap}", highlight=False)
 
 
+@backend.command("kind-plan")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write cluster.yaml, values/, rendered/ here (default: <state>/kind).")
+@click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Your Vault Helm values, merged into the Vault chart's.")
+@click.pass_context
+def backend_kind_plan(ctx: click.Context, out: Path | None, vault_values: Path | None) -> None:
+    """Render and validate the kind backend offline (cluster config, chart values, helm
+    lint + template) and print the plan of steps `kind-up` would run."""
+    from harness.backends.kind import KindPlatform
+
+    kind = KindPlatform(settings_from(ctx, vault_values=vault_values))
+    rendered = kind.render(out)
+    kind._render = rendered
+    err.print(f"rendered into {rendered['dir']}: "
+              + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
+    err.print("images (must be in the local Docker: no registry is reachable):")
+    for img in rendered["images"]:
+        click.echo(f"  {img}")
+    err.print("plan:")
+    for i, step in enumerate(kind.plan(), 1):
+        click.echo(f"{i:2}. {step.name}\n      {step.describe()}")
+
+
+@backend.command("kind-up")
+@click.pass_context
+def backend_kind_up(ctx: click.Context) -> None:
+    """Create the kind cluster and install the platform, then run the suites with
+    `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
+    Exits 2 with the exact reason when Docker or an image is missing."""
+    from harness.backends.existing import export_remote_config
+    from harness.backends.kind import KindPlatform, KindUnavailable
+
+    kind = KindPlatform(settings_from(ctx))
+    try:
+        kind.up(progress=lambda m: err.print(f"  {m}", highlight=False))
+    except KindUnavailable as exc:
+        raise HarnessError(f"the kind backend cannot run on this machine: {exc}") from None
+    except BaseException:
+        kind.down()  # nothing half-done: port-forwards stopped, the cluster deleted
+        raise
+    kind.registry.set_mode(kind.run_id, "detached")  # outlives this command
+    path = export_remote_config(kind.config, kind.dir / "existing.yaml")
+    err.print(f"[green]kind cluster {kind.name} up[/]; endpoints: {path} (port-forwards run "
+              "until `harness backend kind-down`)")
+
+
+@backend.command("kind-down")
+@click.pass_context
+def backend_kind_down(ctx: click.Context) -> None:
+    """Stop the port-forwards and delete the kind cluster `kind-up` created."""
+    from harness.backends.kind import KindPlatform
+
+    kind = KindPlatform.from_record(settings_from(ctx))
+    kind.down()
+    err.print(f"kind cluster {kind.name} deleted")
+
+
 @main.group()
 def drill() -> None:
     """DR drills: a fault, recovery as the runbook says, RTO/RPO, a verdict, reports."""

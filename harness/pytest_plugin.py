@@ -200,6 +200,7 @@ def _remote_platform(config: pytest.Config, backend: str,
     except KindUnavailable as exc:
         pytest.skip(f"kind backend: {exc}")
     except HarnessError as exc:
+        kind.down()  # what was created so far goes again
         pytest.fail(redact(f"kind backend: {exc}"), pytrace=False)
     yield kind
     if not config.getoption("--harness-keep"):

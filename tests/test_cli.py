@@ -83,3 +83,40 @@ def test_toolchain_status_json_lists_every_component(tmp_path):
     assert {"etcd", "kubernetes", "kwok", "openbao", "prometheus"} <= set(names)
     assert names["etcd"]["present"] is False and names["etcd"]["state"] == "missing"
     assert res.returncode == 1  # something is missing
+
+
+def test_kind_plan_renders_offline_and_prints_the_plan(tmp_path):
+    run = harness(tmp_path, "backend", "kind-plan", "--out", str(tmp_path / "kind"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "kind" / "cluster.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "kind" / "rendered").iterdir()) == [
+        "argocd.yaml", "external-secrets.yaml", "kube-prometheus-stack.yaml", "vault.yaml"]
+    assert "quay.io/openbao/openbao:2.7.2" in run.stdout
+    assert " 2. create the cluster" in run.stdout and "helm install argocd" in run.stdout
+
+
+def test_kind_up_without_docker_says_exactly_why_and_leaves_nothing(tmp_path):
+    run = harness(tmp_path, "backend", "kind-up",
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert run.returncode == 2
+    assert "the kind backend cannot run on this machine: the Docker daemon is not " \
+           "reachable" in run.stderr
+    assert not (tmp_path / "state" / "kind" / "kind.json").exists()
+    assert not list((tmp_path / "registry").glob("runs/*"))
+
+
+def test_an_existing_backend_config_with_a_typo_is_named(tmp_path):
+    cfg = tmp_path / "existing.yaml"
+    cfg.write_text("vault: {address: http://127.0.0.1:1}\nprometheus_url: x\n")
+    run = harness(tmp_path, "backend", "check", str(cfg))
+    assert run.returncode == 2
+    assert f"existing-backend config {cfg}: unknown key(s) prometheus_url" in run.stderr
+
+
+def test_vault_values_check_exits_1_on_what_cannot_run(tmp_path):
+    values = tmp_path / "v.yaml"
+    values.write_text('server:\n  standalone:\n    config: |\n      storage "file" {\n'
+                      '        path = "/vault/data"\n      }\n')
+    run = harness(tmp_path, "vault-values", str(values), "--profile", "prod")
+    assert run.returncode == 1
+    assert '[cannot] storage "file"' in run.stdout

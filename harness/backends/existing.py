@@ -389,9 +389,33 @@ def export_config(platform: Any, out: Path) -> Path:
     for name in ("prometheus", "alertmanager"):
         if name in platform.components:
             cfg[name] = platform.component(name).address
+    return _write_config(cfg, out)
+
+
+def _write_config(cfg: dict[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# heracles existing-backend config, written by `harness backend "
-                   "export-config` (no secret in it: the token stays in its 0600 file)\n"
+    out.write_text("# heracles existing-backend config, written by the harness (no secret "
+                   "in it: the Vault token stays in its 0600 file)\n"
                    + yaml.safe_dump(cfg, sort_keys=False))
     return out
+
+
+def export_remote_config(config: ExistingConfig, out: Path) -> Path:
+    """An endpoints file for a cluster the harness reached (the kind backend's)."""
+    cfg: dict[str, Any] = {
+        "kubeconfig": str(config.kubeconfig),
+        "vault": {"address": config.vault_address,
+                  **({"token_file": str(config.vault_token_file)}
+                     if config.vault_token_file else {}),
+                  **({"ca_cert": str(config.vault_ca_cert)} if config.vault_ca_cert else {})}}
+    if config.eso_metrics:
+        cfg["eso"] = {"metrics": list(config.eso_metrics)}
+    for name in ("prometheus", "alertmanager"):
+        if getattr(config, name):
+            cfg[name] = getattr(config, name)
+    if config.service_map:
+        cfg["service_map"] = dict(config.service_map)
+    if config.faults:
+        cfg["faults"] = dict(config.faults)
+    return _write_config(cfg, out)
 

@@ -15,6 +15,7 @@ tested here.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import secrets
 import shutil
@@ -31,6 +32,8 @@ import yaml
 from harness.backends.existing import BackendError, ExistingConfig, ExistingPlatform
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
+from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
+from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
@@ -276,6 +279,8 @@ class KindPlatform(ExistingPlatform):
         self.charts = charts(vault_overrides)
         self.forwards: list[subprocess.Popen[bytes]] = []
         self._render: dict[str, Any] | None = None
+        self.run_id = new_run_id()
+        self.registry = RunRegistry(self.settings.registry_dir)
 
     def tool(self, component: str, name: str | None = None) -> str:
         problem = self.toolchain.problem(component)
@@ -435,10 +440,14 @@ class KindPlatform(ExistingPlatform):
                 f"reachable from this machine: {', '.join(missing)} (docker load them "
                 "from a machine that has them)")
 
-    def up(self) -> KindPlatform:
+    def up(self, progress: Callable[[str], None] = lambda _m: None) -> KindPlatform:
         steps = self.plan()
+        progress(steps[0].name)
         steps[0].action()  # type: ignore[misc]  # preflight: KindUnavailable -> skip
+        self.registry.register(self.run_id, self.dir, "session")
+        self.save_record()
         for step in steps[1:]:
+            progress(step.name)
             if step.action:
                 step.action()
                 continue
@@ -468,8 +477,6 @@ class KindPlatform(ExistingPlatform):
         """The runbook's init + unseal with the ORIGINAL keys (kept 0600 in the state
         dir), then what ESO needs: KV v2 at secret/, kubernetes auth with the pod's own
         reviewer token, the spec's policy and role, and the runbook's seeds."""
-        import json
-
         from harness.components.eso import VAULT_POLICY, VAULT_ROLE
         from harness.runtime.redact import REDACTOR
         from harness.seed import parse_seed
@@ -514,12 +521,17 @@ class KindPlatform(ExistingPlatform):
                    "alertmanager": ("monitoring", "svc/kube-prometheus-stack-alertmanager",
                                     9093),
                    "eso": ("external-secrets", "svc/external-secrets-metrics", 8080)}
+        # Marked with the run id like every process the harness starts: if this session
+        # dies, the next one's reaper stops them.
+        env = {**os.environ, RUN_ID_ENV: self.run_id,
+               REGISTRY_ENV: str(self.registry.root)}
         for name, (ns, svc, remote) in targets.items():
             local = port_for.select_random()
             self.forwards.append(subprocess.Popen(
                 [self.kubectl, "--kubeconfig", str(self.config.kubeconfig), "port-forward",
                  "-n", ns, "--address", "127.0.0.1", svc, f"{local}:{remote}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                start_new_session=True))
             url = f"http://127.0.0.1:{local}"
             if name == "vault":
                 self.config.vault_address = url
@@ -532,9 +544,27 @@ class KindPlatform(ExistingPlatform):
                            "selector": "app.kubernetes.io/name=vault,component=server"},
             "eso_deployment": {"namespace": "external-secrets", "name": "external-secrets"}}
 
+    def save_record(self) -> None:
+        """What `harness backend kind-down` needs after this process is gone."""
+        (self.dir / "kind.json").write_text(json.dumps({"name": self.name,
+                                                        "run_id": self.run_id}))
+
+    @classmethod
+    def from_record(cls, settings: Settings) -> KindPlatform:
+        kind = cls(settings)
+        try:
+            rec = json.loads((kind.dir / "kind.json").read_text())
+        except (OSError, ValueError):
+            raise BackendError(f"no kind cluster recorded in {kind.dir}") from None
+        kind.name, kind.run_id = rec["name"], rec["run_id"]
+        return kind
+
     def down(self) -> None:
         for proc in self.forwards:
             proc.terminate()
+        kill_processes(processes_of_run(self.run_id))
+        self.registry.forget(self.run_id)
+        (self.dir / "kind.json").unlink(missing_ok=True)
         if not self.toolchain.problem("kind"):
             subprocess.run([self.tool("kind"), "delete", "cluster", "--name", self.name],
                            capture_output=True, timeout=300)
