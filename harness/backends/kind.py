@@ -199,9 +199,9 @@ def cluster_config(name: str, api_port: int) -> dict[str, Any]:
             "nodes": [{"role": "control-plane", "image": NODE_IMAGE}]}
 
 
-# The v1alpha4 fields this backend writes, as kind's types.go declares them (kind has
-# no offline validator: `kind create cluster` checks the Docker provider before it
-# reads the config).
+# The v1alpha4 fields this backend writes, as kind's types.go declares them: a fast check
+# without Docker (`kind create cluster` reads its config only once a daemon answers; the
+# scenarios run kind itself against a private dockerd — backends/docker.py).
 KIND_FIELDS = {"": {"kind", "apiVersion", "name", "networking", "nodes"},
                "networking": {"apiServerAddress", "apiServerPort", "ipFamily", "podSubnet",
                               "serviceSubnet", "disableDefaultCNI", "kubeProxyMode"},
