@@ -64,6 +64,7 @@ def test_every_image_is_pinned_to_the_local_toolchain_versions(rendered, kind):
                  "oci.external-secrets.io/external-secrets/external-secrets:v0.16.2",
                  "quay.io/argoproj/argocd:v3.2.11",
                  "quay.io/prometheus-operator/prometheus-operator:v0.85.0",
+                 "quay.io/prometheus-operator/prometheus-config-reloader:v0.85.0",
                  "quay.io/prometheus/prometheus:v2.42.0",
                  "quay.io/prometheus/alertmanager:v0.25.0", NODE_IMAGE):
         assert want in images

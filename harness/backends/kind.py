@@ -174,6 +174,8 @@ def charts(vault_overrides: dict[str, Any] | None = None) -> list[Chart]:
                   "windowsMonitoring": {"enabled": False},
                   "nodeExporter": {"enabled": False},
                   "prometheusOperator": {"image": {"tag": PROMETHEUS_OPERATOR_VERSION},
+                                         "prometheusConfigReloader": {
+                                             "image": {"tag": PROMETHEUS_OPERATOR_VERSION}},
                                          "admissionWebhooks": {"enabled": False},
                                          "tls": {"enabled": False}},
                   "prometheus": {"prometheusSpec": {
@@ -243,10 +245,13 @@ def images_of(manifests: list[dict[str, Any]]) -> set[str]:
                 for c in node.get(key) or []:
                     if isinstance(c, dict) and c.get("image"):
                         found.add(str(c["image"]))
-            for key in ("image",):  # Prometheus / Alertmanager custom resources
-                if isinstance(node.get(key), str) and node.get("kind") is None and \
-                        ":" in node[key] and "containers" not in node:
-                    found.add(node[key])
+                    for arg in (c.get("args") or []) if isinstance(c, dict) else []:
+                        # images an operator runs itself (its config-reloader sidecars)
+                        if str(arg).startswith("--prometheus-config-reloader="):
+                            found.add(str(arg).split("=", 1)[1])
+            image = node.get("image")  # the spec of a Prometheus / Alertmanager resource
+            if isinstance(image, str) and ":" in image and "name" not in node:
+                found.add(image)
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
