@@ -509,7 +509,6 @@ def backend_kind_plan(ctx: click.Context, out: Path | None, vault_values: Path |
 
     kind = KindPlatform(settings_from(ctx, vault_values=vault_values))
     rendered = kind.render(out)
-    kind._render = rendered
     err.print(f"rendered into {rendered['dir']}: "
               + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
     err.print("images (must be in the local Docker: no registry is reachable):")
@@ -526,7 +525,7 @@ def backend_kind_up(ctx: click.Context) -> None:
     """Create the kind cluster and install the platform, then run the suites with
     `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
     Exits 2 with the exact reason when Docker or an image is missing."""
-    from harness.backends.existing import export_remote_config
+    from harness.backends.existing import write_config
     from harness.backends.kind import KindPlatform, KindUnavailable
 
     kind = KindPlatform(settings_from(ctx))
@@ -538,7 +537,7 @@ def backend_kind_up(ctx: click.Context) -> None:
         kind.down()  # nothing half-done: port-forwards stopped, the cluster deleted
         raise
     kind.registry.set_mode(kind.run_id, "detached")  # outlives this command
-    path = export_remote_config(kind.config, kind.dir / "existing.yaml")
+    path = write_config(kind.config, kind.dir / "existing.yaml")
     err.print(f"[green]kind cluster {kind.name} up[/]; endpoints: {path} (port-forwards run "
               "until `harness backend kind-down`)")
 

@@ -152,6 +152,11 @@ def _sources(app: Document) -> list[dict[str, Any]]:
     return [spec["source"]] if spec.get("source") else list(spec.get("sources") or [])
 
 
+def _in_tree(root: Path, src: dict[str, Any]) -> bool:
+    """A source this repository holds (a directory of it), not a chart from elsewhere."""
+    return bool(src.get("path")) and not src.get("chart") and (root / str(src["path"])).is_dir()
+
+
 def _file_of(root: Path, d: Document) -> str:
     src = d.source.removesuffix(" (kustomize)")
     p = Path(src)
@@ -165,9 +170,8 @@ def application_plan(found: RepoScan, env: str) -> AppPlan:
     root = found.root
     apps = found.of_kind("Application")
     plan = AppPlan()
-    paths = {id(a): [str(s.get("path", "")).strip("/") for s in _sources(a)
-                     if s.get("path") and not s.get("chart")
-                     and (root / str(s["path"])).is_dir()] for a in apps}
+    paths = {id(a): [str(s["path"]).strip("/") for s in _sources(a) if _in_tree(root, s)]
+             for a in apps}
 
     def children(a: Document) -> list[Document]:
         return [b for b in apps if b is not a and any(
@@ -198,8 +202,7 @@ def application_plan(found: RepoScan, env: str) -> AppPlan:
     branches = {"main"}
     for a in plan.expected:
         for src in _sources(a):
-            ok = src.get("path") and not src.get("chart") and (root / str(src["path"])).is_dir()
-            if ok:
+            if _in_tree(root, src):
                 plan.repo_urls.add(str(src["repoURL"]))
                 rev = str(src.get("targetRevision") or "HEAD")
                 if rev != "HEAD":
@@ -213,13 +216,11 @@ def application_plan(found: RepoScan, env: str) -> AppPlan:
     return plan
 
 
-def serve_applications(platform: Any, found: RepoScan, env: str,
+def serve_applications(platform: Any, dyn: Any, found: RepoScan, env: str,
                        log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Serve the tree from the harness's Git server (its own repoURLs rewritten to that
     copy, in the Applications and inside the tree), and apply the root Applications:
     Argo CD then syncs them and their children as it would from the customer's remote."""
-    from kubernetes.dynamic import DynamicClient
-
     plan = application_plan(found, env)
     if not plan.roots:
         return {"applied": [], "expected": []}
@@ -230,7 +231,6 @@ def serve_applications(platform: Any, found: RepoScan, env: str,
                       replace=True)
     log(f"served {found.root} as {served} (branches {', '.join(plan.branches)})")
     local = manifests.rewrite(plan.roots, {**platform.git.service_map(), **rewrite})
-    dyn = DynamicClient(platform.kube.api_client())
     manifests.validate(local, dyn)
     manifests.apply(local, dyn, log)
     return {"served_from": served, "branches": list(plan.branches),
@@ -309,7 +309,7 @@ def apply_repo(platform: Any, root: Path, namespace: str = "default",
     apps: dict[str, Any] = {"applied": [], "expected": [],
                             "why_not": "no Argo CD in this environment"}
     if entry_points and {"git", "argocd"} <= set(platform.components):
-        apps = serve_applications(platform, RepoScan(found.root, docs=entry_points),
+        apps = serve_applications(platform, dyn, RepoScan(found.root, docs=entry_points),
                                   env or platform.settings.profile, log)
     discovered = found.summary()
     discovered["Application"] = sum(d.kind == "Application" for d in entry_points)

@@ -14,7 +14,7 @@ from harness.alerts import external_secret_not_ready_rule
 from harness.rules import check_rules, load_rules, parse_duration
 from harness.secrets_sync import set_store_access
 
-from .test_refresh_timing import external_secret
+from .helpers import external_secret
 
 
 def scaled_for(platform, rule_name: str) -> float:

@@ -6,11 +6,6 @@ the ESO metrics URL, as they would reach anyone's cluster."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
-
 import port_for
 import pytest
 import yaml
@@ -20,7 +15,8 @@ from harness.backends.existing import ExistingConfig, ExistingPlatform, KubeFaul
 from harness.errors import HarnessError
 from harness.wait import eventually
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import run_suite
+
 SUITES = ["scenarios/test_secret_sync.py", "scenarios/test_rotation.py",
           "scenarios/test_refresh_timing.py", "scenarios/test_secret_failures.py"]
 
@@ -30,17 +26,11 @@ def test_the_secret_sync_suites_pass_through_the_existing_backend(platform, tmp_
     cfg = export_config(platform, tmp_path / "existing.yaml")
     assert platform.component("vault").root_token() not in cfg.read_text()
     junit = tmp_path / "junit.xml"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-         "--harness-backend", "existing", "--harness-existing-config", str(cfg),
-         f"--junitxml={junit}", *SUITES], cwd=ROOT, capture_output=True, text=True,
-        timeout=900)
-    tail = "\n".join((run.stdout + run.stderr).splitlines()[-30:])
+    run, suite, tail = run_suite(["--harness-backend", "existing",
+                                  "--harness-existing-config", str(cfg), *SUITES], junit)
     token = platform.component("vault").root_token()
     assert token not in run.stdout + run.stderr + junit.read_text()  # never printed
     assert run.returncode == 0, f"portable suites failed through the existing backend:\n{tail}"
-    suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None
     total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
     assert int(suite.get("failures", 0)) == int(suite.get("errors", 0)) == 0
     assert total - skipped >= 14, tail  # every portable test but the audit-file one ran

@@ -6,9 +6,6 @@ pass on a machine with Docker and the images, or are skipped with the precise re
 from __future__ import annotations
 
 import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +15,7 @@ from harness.backends.docker import PrivateDockerd
 from harness.backends.kind import KindPlatform
 from harness.errors import HarnessError
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import run_suite
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +93,10 @@ def test_portable_suites_on_the_kind_backend_pass_or_skip_with_the_reason(platfo
                                                                           docker, tmp_path):
     """With a Docker daemon (ours) the kind backend gets past the Docker check and
     stops at the images no registry here can provide — each test says which."""
-    junit = tmp_path / "junit.xml"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-         "--harness-backend", "kind", f"--junitxml={junit}",
-         "scenarios/test_secret_sync.py"], cwd=ROOT, capture_output=True, text=True,
-        timeout=3600, env=docker.env())
-    tail = "\n".join((run.stdout + run.stderr).splitlines()[-20:])
+    run, suite, tail = run_suite(["--harness-backend", "kind", "scenarios/test_secret_sync.py"],
+                                 tmp_path / "junit.xml", env=docker.env(), timeout=3600)
     assert run.returncode == 0, tail
-    suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and int(suite.get("tests", 0)) >= 5
+    assert int(suite.get("tests", 0)) >= 5
     skipped = [s.get("message", "") for s in suite.iter("skipped")]
     if skipped:  # no Docker or no images here: every test says exactly why
         assert len(skipped) == int(suite.get("tests", 0)), tail

@@ -11,20 +11,12 @@ import yaml
 from harness import eventually
 from harness.alerts import external_secret_not_ready_rule
 
-from .test_refresh_timing import external_secret
-
-
-def synced(eso, vault, store, namespace, value="v1"):
-    key = f"{store['prefix']}/net"
-    vault.kv_put(key, password=value)
-    eso.apply_object(external_secret("net", store["store"], key, "1h"), namespace)
-    eso.wait_value(namespace, "net", "password", value)
-    return key
+from .helpers import synced_secret
 
 
 def test_two_seconds_of_latency_to_vault_still_syncs(eso, vault, vault_store, namespace,
                                                       faults):
-    key = synced(eso, vault, vault_store, namespace)
+    key = synced_secret(eso, vault, vault_store, namespace, "net", "v1")
     with faults.latency("vault", 2000):
         vault.kv_put(key, password="v2")  # the harness writes directly; ESO goes through
         t0 = time.monotonic()
@@ -48,7 +40,7 @@ def test_a_partition_fails_loudly_keeps_the_value_and_recovers(eso, vault, vault
     prometheus.extra_rule_sources = [rules]
     prometheus.reload()
     try:
-        key = synced(eso, vault, vault_store, namespace)
+        key = synced_secret(eso, vault, vault_store, namespace, "net", "v1")
         errors = eso.metric("externalsecret_sync_calls_error", name="net",
                             namespace=namespace)
         with faults.partition("vault"):

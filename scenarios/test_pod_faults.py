@@ -10,22 +10,14 @@ import pytest
 
 from harness import consistently
 
-from .test_refresh_timing import external_secret
+from .helpers import synced_secret
 
 pytestmark = [pytest.mark.portable, pytest.mark.needs("pod-faults")]
 
 
-def synced(eso, vault, store, namespace, value):
-    key = f"{store['prefix']}/pod-faults"
-    vault.kv_put(key, password=value)
-    eso.apply_object(external_secret("app", store["store"], key, "1h"), namespace)
-    eso.wait_value(namespace, "app", "password", value)
-    return key
-
-
 def test_a_deleted_vault_pod_does_not_stop_delivery(eso, vault, vault_store, namespace,
                                                     faults):
-    key = synced(eso, vault, vault_store, namespace, "before-delete")
+    key = synced_secret(eso, vault, vault_store, namespace, value="before-delete")
     [first, *_] = faults.vault_pods()
     old_uid = faults.delete_vault_pod(first.metadata.name)
     vault.kv_put(key, password="after-delete")  # through the Service: another node
@@ -36,7 +28,7 @@ def test_a_deleted_vault_pod_does_not_stop_delivery(eso, vault, vault_store, nam
 
 def test_eso_scaled_to_zero_stops_delivery_and_scaling_back_resumes_it(
         eso, vault, vault_store, namespace, faults):
-    key = synced(eso, vault, vault_store, namespace, "v1")
+    key = synced_secret(eso, vault, vault_store, namespace, value="v1")
     with faults.eso_down():
         vault.kv_put(key, password="v2")
         eso.force_sync(namespace, "app")

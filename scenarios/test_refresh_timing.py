@@ -14,23 +14,13 @@ import pytest
 
 from harness import consistently
 
+from .helpers import external_secret
+
 pytestmark = pytest.mark.portable
 
 INTERVAL = 4.0  # seconds: short enough for CI, long enough to tell schedule from luck
 TOLERANCE = 2.5  # reconcile + Vault login + API write on a loaded 2-core machine
 UPDATES = 4
-
-
-def external_secret(name: str, store: str, key: str, interval: str) -> dict:
-    return {
-        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-        "metadata": {"name": name},
-        "spec": {"refreshInterval": interval,
-                 "secretStoreRef": {"name": store, "kind": "SecretStore"},
-                 "target": {"name": name},
-                 "data": [{"secretKey": "password",
-                           "remoteRef": {"key": key, "property": "password"}}]},
-    }
 
 
 def refresh_time(eso, namespace: str, name: str) -> float:

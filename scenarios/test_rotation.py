@@ -8,7 +8,7 @@ import pytest
 
 from harness import eventually
 
-from .test_refresh_timing import external_secret
+from .helpers import external_secret
 
 pytestmark = pytest.mark.portable
 

@@ -15,7 +15,7 @@ from harness.runtime.redact import REDACTOR
 from harness.secrets_sync import set_store_access
 from harness.seed import parse_seed
 
-from .test_refresh_timing import external_secret
+from .helpers import synced_secret
 
 pytestmark = pytest.mark.portable
 DENIED = "permission denied"
@@ -23,14 +23,6 @@ DENIED = "permission denied"
 
 def sync_errors(eso, namespace: str, name: str) -> float:
     return eso.metric("externalsecret_sync_calls_error", name=name, namespace=namespace)
-
-
-def synced_secret(eso, vault, store, namespace, name="app", value="good-value"):
-    key = f"{store['prefix']}/{name}"
-    vault.kv_put(key, password=value)
-    eso.apply_object(external_secret(name, store["store"], key, "1h"), namespace)
-    eso.wait_value(namespace, name, "password", value)
-    return key
 
 
 @pytest.mark.needs("eso-metrics")

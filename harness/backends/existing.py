@@ -127,7 +127,18 @@ class ExistingConfig:
         return frozenset(have & set(CAPABILITIES))
 
 
-class RemoteVault(VaultAdmin):
+class Remote:
+    """A component the harness only reaches over the network: no process of its own to
+    report in diagnostics."""
+
+    def processes(self) -> list[Any]:
+        return []
+
+    def log_tails(self, lines: int = 20) -> dict[str, str]:
+        return {}
+
+
+class RemoteVault(Remote, VaultAdmin):
     """Vault (or OpenBao) at an address, administered with the configured token."""
 
     name = "vault"
@@ -161,14 +172,8 @@ class RemoteVault(VaultAdmin):
         except hvac.exceptions.VaultError:
             pass
 
-    def processes(self) -> list[Any]:
-        return []
 
-    def log_tails(self, lines: int = 20) -> dict[str, str]:
-        return {}
-
-
-class RemotePrometheus(PrometheusAPI):
+class RemotePrometheus(Remote, PrometheusAPI):
     name = "prometheus"
 
     def __init__(self, address: str) -> None:
@@ -178,26 +183,14 @@ class RemotePrometheus(PrometheusAPI):
     def address(self) -> str:
         return self._address
 
-    def processes(self) -> list[Any]:
-        return []
-
-    def log_tails(self, lines: int = 20) -> dict[str, str]:
-        return {}
-
 
 @dataclass
-class RemoteEndpoint:
+class RemoteEndpoint(Remote):
     """A component the suites only reach over HTTP (ESO metrics, Alertmanager)."""
 
     name: str
     address: str
     metrics_addresses: list[str] = field(default_factory=list)
-
-    def processes(self) -> list[Any]:
-        return []
-
-    def log_tails(self, lines: int = 20) -> dict[str, str]:
-        return {}
 
 
 def _kubectl(toolchain: Toolchain) -> str:
@@ -377,31 +370,21 @@ def export_config(platform: Any, out: Path) -> Path:
     """An existing-backend config for a running local environment, so the portable
     suites can run against it exactly as against anyone's cluster."""
     vault = platform.component("vault")
-    cfg: dict[str, Any] = {
-        "kubeconfig": platform.kubeconfig,
-        "vault": {"address": vault.address, "token_file": str(vault.root_token_file),
-                  **({"ca_cert": str(vault.ctx.pki.ca_cert)} if vault.tls else {})},
-        # ESO runs outside the (process) cluster here, so in-cluster names need the map.
-        "service_map": platform.service_map(),
-    }
-    if "eso" in platform.components:
-        cfg["eso"] = {"metrics": list(platform.component("eso").metrics_addresses)}
-    for name in ("prometheus", "alertmanager"):
-        if name in platform.components:
-            cfg[name] = platform.component(name).address
-    return _write_config(cfg, out)
+    comps = platform.components
+    return write_config(ExistingConfig(
+        source=out, kubeconfig=Path(platform.kubeconfig), vault_address=vault.address,
+        vault_token_file=vault.root_token_file,
+        vault_ca_cert=vault.ctx.pki.ca_cert if vault.tls else None,
+        prometheus=comps["prometheus"].address if "prometheus" in comps else None,
+        alertmanager=comps["alertmanager"].address if "alertmanager" in comps else None,
+        eso_metrics=list(comps["eso"].metrics_addresses) if "eso" in comps else [],
+        # ESO runs outside the (process) cluster here: in-cluster names need the map.
+        service_map=platform.service_map()), out)
 
 
-def _write_config(cfg: dict[str, Any], out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# heracles existing-backend config, written by the harness (no secret "
-                   "in it: the Vault token stays in its 0600 file)\n"
-                   + yaml.safe_dump(cfg, sort_keys=False))
-    return out
-
-
-def export_remote_config(config: ExistingConfig, out: Path) -> Path:
-    """An endpoints file for a cluster the harness reached (the kind backend's)."""
+def write_config(config: ExistingConfig, out: Path) -> Path:
+    """The endpoints file for a cluster the harness reached (a local environment, the
+    kind backend's cluster). No secret in it: the token stays in its own file."""
     cfg: dict[str, Any] = {
         "kubeconfig": str(config.kubeconfig),
         "vault": {"address": config.vault_address,
@@ -417,5 +400,9 @@ def export_remote_config(config: ExistingConfig, out: Path) -> Path:
         cfg["service_map"] = dict(config.service_map)
     if config.faults:
         cfg["faults"] = dict(config.faults)
-    return _write_config(cfg, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# heracles existing-backend config, written by the harness (no secret "
+                   "in it: the Vault token stays in its 0600 file)\n"
+                   + yaml.safe_dump(cfg, sort_keys=False))
+    return out
 

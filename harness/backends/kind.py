@@ -379,7 +379,8 @@ class KindPlatform(ExistingPlatform):
                                        if isinstance(d, dict)]
         images = sorted({NODE_IMAGE, *(i for docs in rendered.values()
                                         for i in images_of(docs))})
-        return {"dir": out, "rendered": rendered, "images": images}
+        self._render = {"dir": out, "rendered": rendered, "images": images}
+        return self._render
 
     # ---- the plan ----------------------------------------------------------------------
     CRD_TOOLS = ("prometheus-operator-crds", "prometheus-operator-crds-stack", "argocd-crds")

@@ -37,13 +37,16 @@ from harness.vault_values import VaultValues
 from harness.vault_values import load as load_values
 from harness.vault_values import node_config as values_node_config
 
-TELEMETRY_AND_AUDIT = """\
+TELEMETRY = """\
 # Prometheus-format metrics at /v1/sys/metrics (scraped with a token by Observability).
 telemetry {{
   prometheus_retention_time = "60s"
   disable_hostname = true
 }}
 
+"""
+
+AUDIT = """\
 # Every request is audited. OpenBao only allows declarative audit devices (the sys/audit
 # API answers "cannot enable audit device via API"); values are HMAC'd by OpenBao itself.
 audit "file" "file" {{
@@ -54,6 +57,8 @@ audit "file" "file" {{
   }}
 }}
 """
+
+TELEMETRY_AND_AUDIT = TELEMETRY + AUDIT
 
 NODE_HCL = """\
 # {node}: raft member of the heracles-harness Vault cluster (profile {profile}).
@@ -276,9 +281,8 @@ class Vault(VaultAdmin, Component):
         (self._dir / f"{node}.json").write_text(values_node_config(
             vv, node, self.ctx.port(f"{node}.api"), self.ctx.port(f"{node}.cluster"),
             pair.cert, pair.key, self.ctx.state.data(node), peers))
-        audit = TELEMETRY_AND_AUDIT.split("# Every request is audited.")[1]
         (self._dir / f"{node}-audit.hcl").write_text(
-            "# Every request is audited." + audit.format(audit_log=self.audit_log_of(node)))
+            AUDIT.format(audit_log=self.audit_log_of(node)))
         (self._dir / "values-report.json").write_text(json.dumps(vv.report(), indent=2))
 
     def config_args(self, node: str) -> list[str]:
