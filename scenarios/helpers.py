@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+
+from harness.wait import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +37,25 @@ def synced_secret(eso: Any, vault: Any, store: dict, namespace: str, name: str =
     eso.apply_object(external_secret(name, store["store"], key, "1h"), namespace)
     eso.wait_value(namespace, name, "password", value)
     return key
+
+
+def settled(eso: Any, namespace: str, name: str, quiet: float = 1.0,
+            timeout: float = 30) -> None:
+    """Until the ExternalSecret's status.refreshTime has not moved for `quiet` seconds.
+    Right after ESO creates a Secret, the reconcile its own Secret event triggers can
+    read a cached ExternalSecret without the new status and fetch from Vault once more
+    (seen in CI: a write 0.2 s after the first sync was delivered despite 1h); tests that
+    judge the schedule start after that burst."""
+    last: dict[str, Any] = {"stamp": None, "since": time.monotonic()}
+
+    def quiet_long_enough() -> bool:
+        stamp = eso.get(namespace, name).get("status", {}).get("refreshTime")
+        if stamp != last["stamp"]:
+            last.update(stamp=stamp, since=time.monotonic())
+        return stamp is not None and time.monotonic() - last["since"] >= quiet
+
+    eventually(quiet_long_enough, timeout=timeout, interval=0.1,
+               description=f"ExternalSecret {namespace}/{name} settled after its sync")
 
 
 def run_suite(args: list[str], junit: Path, env: dict[str, str] | None = None,

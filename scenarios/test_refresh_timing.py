@@ -14,7 +14,7 @@ import pytest
 
 from harness import consistently
 
-from .helpers import external_secret
+from .helpers import external_secret, settled
 
 pytestmark = pytest.mark.portable
 
@@ -78,6 +78,7 @@ def test_with_the_spec_1h_interval_only_force_sync_brings_the_change(
     vault.kv_put(key, password="hourly-first")
     eso.apply_object(external_secret("hourly", vault_store["store"], key, "1h"), namespace)
     eso.wait_value(namespace, "hourly", "password", "hourly-first")
+    settled(eso, namespace, "hourly")
 
     vault.kv_put(key, password="hourly-second")
     consistently(lambda: eso.secret_value(namespace, "hourly", "password") == "hourly-first",
