@@ -103,7 +103,12 @@ class Applications:
                 "resources": status.get("resources", [])}
 
     def refresh(self, name: str, hard: bool = False) -> None:
-        """`argocd app get --refresh`: the annotation the controller acts on at once."""
+        """`argocd app get --refresh`: the annotation the controller acts on at once.
+        Removed first: setting it while an earlier request still sits there is no change
+        at all — no watch event, no refresh (seen in CI: the Application kept the old
+        revision for 90 s while it was asked every 10 s)."""
+        self.kube.kubectl("annotate", "application", name, "-n", NAMESPACE,
+                          "argocd.argoproj.io/refresh-")
         self.kube.kubectl("annotate", "application", name, "-n", NAMESPACE,
                           f"argocd.argoproj.io/refresh={'hard' if hard else 'normal'}",
                           "--overwrite")
