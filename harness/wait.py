@@ -66,8 +66,14 @@ def _not_passed(value: object) -> bool:
 
 
 def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2,
-               description: str | None = None) -> T:
-    """Call `check` until it passes or `timeout` seconds pass; returns its value."""
+               description: str | None = None,
+               error: type[Exception] = WaitTimeout) -> T:
+    """Call `check` until it passes or `timeout` seconds pass; returns its value.
+
+    On a time-out (or a Hopeless check) it raises `error` — WaitTimeout, an
+    AssertionError, for tests; library code passes HarnessError so a command prints one
+    line — always with the same message shape: what was awaited, for how long, and the
+    check's last outcome."""
     desc: str = description or str(getattr(check, "__name__", "check"))
     started = time.monotonic()
     last: list[str] = ["never ran"]
@@ -94,11 +100,11 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
     except Hopeless as exc:
         elapsed = time.monotonic() - started
         _record(desc, elapsed, "hopeless")
-        raise WaitTimeout(redact(f"{desc}: gave up after {elapsed:.1f}s: {exc}")) from None
+        raise error(redact(f"{desc}: gave up after {elapsed:.1f}s: {exc}")) from None
     except RetryError:
         elapsed = time.monotonic() - started
         _record(desc, elapsed, "timeout")
-        raise WaitTimeout(redact(
+        raise error(redact(
             f"{desc}: not true within {timeout:.1f}s (last: {last[0]})")) from None
     _record(desc, time.monotonic() - started, "passed")
     assert value is not None  # retry_if_result kept polling while it was None
@@ -106,7 +112,8 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
 
 
 def consistently(check: Callable[[], object], duration: float, interval: float = 0.2,
-                 description: str | None = None) -> None:
+                 description: str | None = None,
+                 error: type[Exception] = WaitTimeout) -> None:
     """`check` must pass (not raise, not return None/False) at every poll for `duration`
     seconds — the negative twin of eventually(): "the change does NOT arrive"."""
     desc = description or getattr(check, "__name__", "check")
@@ -116,11 +123,11 @@ def consistently(check: Callable[[], object], duration: float, interval: float =
             value = check()
         except AssertionError as exc:
             _record(str(desc), time.monotonic() - started, "broken")
-            raise WaitTimeout(redact(f"{desc}: stopped holding after "
+            raise error(redact(f"{desc}: stopped holding after "
                                      f"{time.monotonic() - started:.1f}s: {exc}")) from None
         if _not_passed(value):
             _record(str(desc), time.monotonic() - started, "broken")
-            raise WaitTimeout(redact(f"{desc}: stopped holding after "
+            raise error(redact(f"{desc}: stopped holding after "
                                      f"{time.monotonic() - started:.1f}s (returned {value!r})"))
         if time.monotonic() - started >= duration:
             _record(str(desc), time.monotonic() - started, "held")

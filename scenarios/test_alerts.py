@@ -10,9 +10,9 @@ import time
 import yaml
 
 from harness import eventually
-from harness.alerts import external_secret_not_ready_rule
+from harness.clients.alerts import external_secret_not_ready_rule
+from harness.clients.eso import set_store_access
 from harness.rules import check_rules, load_rules, parse_duration
-from harness.secrets_sync import set_store_access
 
 from .helpers import external_secret
 

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from harness import eventually
-from harness.components.kube import NODES
+from harness.backends.local.components.kube import NODES
 
 
 def test_kubectl_get_nodes_shows_ready_kwok_nodes(platform, kube):

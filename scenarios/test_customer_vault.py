@@ -13,23 +13,19 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.platform import Platform
-from harness.pytest_plugin import _settings
 from harness.runtime.registry import processes_of_run
+from harness.testing import LocalEnvironment
 
 VALUES = Path(__file__).resolve().parents[1] / "fixtures" / "samples" / \
     "kustomize-platform" / "helm" / "vault-values.yaml"
 
 
 @pytest.fixture(scope="module")
-def customer(request, tmp_path_factory) -> Iterator[Platform]:
-    settings = _settings(request.config, tmp_path_factory).with_(
-        profile="staging", state_dir=tmp_path_factory.mktemp("customer-vault"),
-        components=("etcd", "kube", "vault"), vault_values=VALUES)
-    plat = Platform(settings)
-    plat.up(mode="session")
-    yield plat
-    plat.down()
+def customer(environment_factory) -> Iterator[LocalEnvironment]:
+    with environment_factory.environment(
+            "customer-vault", profile="staging", components=("etcd", "kube", "vault"),
+            vault_values=VALUES) as plat:
+        yield plat
 
 
 def test_their_server_config_runs_made_local(customer):
@@ -77,21 +73,21 @@ def test_raft_snapshots_and_failover_work_with_their_config(customer, tmp_path):
 
 
 def test_a_configuration_that_cannot_run_the_profile_is_refused_cleanly(
-        request, tmp_path_factory, tmp_path):
+        environment_factory, tmp_path):
     consul = tmp_path / "consul-values.yaml"
     consul.write_text(
         'server:\n  ha:\n    enabled: true\n    replicas: 3\n    config: |\n'
         '      listener "tcp" {\n        address = "[::]:8200"\n      }\n'
         '      storage "consul" {\n        path = "vault"\n'
         '        address = "consul-server:8500"\n      }\n')
-    settings = _settings(request.config, tmp_path_factory).with_(
-        profile="staging", state_dir=tmp_path_factory.mktemp("consul-vault"),
-        components=("etcd", "kube", "vault"), vault_values=consul)
-    plat = Platform(settings)
+    settings = environment_factory.settings(
+        "consul-vault", profile="staging", components=("etcd", "kube", "vault"),
+        vault_values=consul)
+    plat = LocalEnvironment(settings)
     with pytest.raises(HarnessError) as err:
         plat.up(mode="session")
     message = str(err.value)
     assert str(consul) in message and "cannot run" in message and 'storage "consul"' in message
     assert "raft snapshot" in message
-    assert processes_of_run(plat.record["run_id"]) == []  # refused before any start
+    assert processes_of_run(plat.record.run_id) == []  # refused before any start
     assert not (settings.state_dir / "data" / "etcd").exists()

@@ -7,8 +7,8 @@ import base64
 import pytest
 from kubernetes import client
 
-from harness import diagnostics
 from harness.runtime.redact import MASK, REDACTOR
+from harness.testing import diagnostics
 
 pytest_plugins = ["pytester"]
 

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from kubernetes import client
 
-from harness.backends.existing import ExistingConfig, ExistingPlatform, KubeFaults, export_config
+from harness.backends.existing import ExistingConfig, ExistingEnvironment, export_config
 from harness.errors import HarnessError
+from harness.faults.kube import KubeFaults
 from harness.wait import eventually
 
 from .helpers import run_suite
@@ -44,7 +45,7 @@ def test_an_unreachable_vault_is_named_with_the_config_file(platform, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     with pytest.raises(HarnessError, match=rf"{bad}: cannot reach Vault at http://127.0.0.1"):
-        ExistingPlatform(ExistingConfig.load(bad), platform.settings).up()
+        ExistingEnvironment(ExistingConfig.load(bad), platform.settings).up()
 
 
 def test_a_missing_kubeconfig_is_named_with_the_config_file(platform, tmp_path):
@@ -53,7 +54,7 @@ def test_a_missing_kubeconfig_is_named_with_the_config_file(platform, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     with pytest.raises(HarnessError, match=r"kubeconfig .*missing-kubeconfig does not exist"):
-        ExistingPlatform(ExistingConfig.load(bad), platform.settings).up()
+        ExistingEnvironment(ExistingConfig.load(bad), platform.settings).up()
 
 
 def test_pod_faults_delete_a_vault_pod_and_scale_eso(kube, namespace):

@@ -15,31 +15,27 @@ import pytest
 import yaml
 
 from harness import eventually
-from harness.gitops import Applications, Workspace
-from harness.kubeclient import KubeClient
-from harness.platform import Platform
-from harness.pytest_plugin import _settings
-from harness.secrets_sync import ExternalSecrets
-from harness.seed import parse_seed
+from harness.clients.argocd import Applications
+from harness.clients.eso import ExternalSecretsClient
+from harness.clients.git import Workspace
+from harness.clients.kube import KubeClient
+from harness.vault_config.seed import parse_seed
 
 pytestmark = pytest.mark.slow
 CHILDREN = ["secrets", "observability", "workload"]
 
 
 @pytest.fixture(scope="module")
-def env(request, tmp_path_factory):
-    settings = _settings(request.config, tmp_path_factory).with_(
-        profile="dev", state_dir=tmp_path_factory.mktemp("gitops"),
-        components=("etcd", "kube", "vault", "eso", "git", "argocd"))
-    plat = Platform(settings)
-    plat.up(mode="session")
-    yield plat
-    plat.down()
+def env(environment_factory):
+    with environment_factory.environment(
+            "gitops", profile="dev",
+            components=("etcd", "kube", "vault", "eso", "git", "argocd")) as plat:
+        yield plat
 
 
 @pytest.fixture(scope="module")
 def gkube(env):
-    return KubeClient(env.kubeconfig, str(env.toolchain.binary("kubernetes", "kubectl")))
+    return env.kube_client()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +59,7 @@ def set_replicas(repo, n: int) -> None:
 
 
 def test_bootstrap_fails_without_the_prometheus_crds_then_syncs_with_them(env, gkube, apps):
-    eso = ExternalSecrets(env, gkube)
+    eso = ExternalSecretsClient(env, gkube)
     eso.apply(env.settings.fixtures_dir / "gitops" / "argocd" / "dev" / "app-of-apps.yaml")
     apps.wait("platform", timeout=120)
     assert apps.names() == ["observability", "platform", "secrets", "workload"]
@@ -101,7 +97,7 @@ def test_a_commit_to_the_environment_branch_is_synced(repo, apps, gkube):
 
 
 def test_promotion_is_a_merge_and_main_never_moves_without_one(env, repo, apps, gkube):
-    eso = ExternalSecrets(env, gkube)
+    eso = ExternalSecretsClient(env, gkube)
     staging_app = yaml.safe_load(
         (env.settings.fixtures_dir / "gitops" / "argocd" / "staging" / "apps" /
          "workload.yaml").read_text())

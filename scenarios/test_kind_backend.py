@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 
 from harness.backends.docker import PrivateDockerd
-from harness.backends.kind import KindPlatform
+from harness.backends.kind import KindEnvironment
 from harness.errors import HarnessError
 
 from .helpers import run_suite
@@ -24,7 +24,7 @@ def docker(platform):
     tc = platform.toolchain
     try:
         daemon = PrivateDockerd(str(tc.binary("docker", "dockerd")),
-                                str(tc.binary("docker", "docker")), platform.record["run_id"],
+                                str(tc.binary("docker", "docker")), platform.record.run_id,
                                 str(platform.registry.root), platform.state.root / "logs")
     except HarnessError as exc:
         pytest.skip(f"no private Docker daemon here: {exc}")
@@ -42,7 +42,7 @@ def test_kind_itself_accepts_the_cluster_config_and_stops_only_at_the_image_pull
         platform, docker, tmp_path):
     """kind decodes its config strictly once a daemon answers: ours passes every check
     and fails only where no registry is reachable; a misspelt field is named."""
-    kind = KindPlatform(platform.settings.with_(state_dir=tmp_path))
+    kind = KindEnvironment(platform.settings.with_(state_dir=tmp_path))
     rendered = kind.render(tmp_path / "kind")
     cfg = rendered["dir"] / "cluster.yaml"
     good = kind_run(platform, docker, "create", "cluster", "--name", "heracles-cfgcheck",
@@ -60,7 +60,7 @@ def test_kind_itself_accepts_the_cluster_config_and_stops_only_at_the_image_pull
 
 
 def test_the_rendered_charts_pass_a_server_side_dry_run(platform, kube, tmp_path):
-    kind = KindPlatform(platform.settings.with_(state_dir=tmp_path))
+    kind = KindEnvironment(platform.settings.with_(state_dir=tmp_path))
     rendered = kind.render(tmp_path / "kind")
     for f in kind.crd_files():
         kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))

@@ -9,7 +9,7 @@ import time
 import yaml
 
 from harness import eventually
-from harness.alerts import external_secret_not_ready_rule
+from harness.clients.alerts import external_secret_not_ready_rule
 
 from .helpers import synced_secret
 

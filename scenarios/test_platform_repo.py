@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.gitops import Applications
-from harness.platform_repo import application_plan, apply_repo, scan
+from harness.clients.argocd import Applications
+from harness.gitops.platform_repo import application_plan, apply_repo, scan
 from harness.rules import check_rules, rules_from
 from harness.settings import Settings
 from harness.toolchain import Toolchain

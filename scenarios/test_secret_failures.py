@@ -11,9 +11,9 @@ import pytest
 from kubernetes import client
 
 from harness import eventually
+from harness.clients.eso import set_store_access
 from harness.runtime.redact import REDACTOR
-from harness.secrets_sync import set_store_access
-from harness.seed import parse_seed
+from harness.vault_config.seed import parse_seed
 
 from .helpers import synced_secret
 

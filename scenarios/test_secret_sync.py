@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness import eventually
-from harness.seed import parse_seed
+from harness.vault_config.seed import parse_seed
 
 pytestmark = [pytest.mark.usefixtures("cluster_secret_store"), pytest.mark.portable]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from harness import diagnostics
 from harness.runtime.redact import REDACTOR
-from harness.seed import parse_seed
+from harness.testing import diagnostics
+from harness.vault_config.seed import parse_seed
 
 
 def harness_files(root):

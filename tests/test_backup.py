@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.backup import existing, prune, snapshot_name, write_index
+from harness.daemons.backup_scheduler import existing, prune, snapshot_name, write_index
 
 
 def make(directory, kind, when):

@@ -11,7 +11,7 @@ import yaml
 from harness.backends.existing import BackendError
 from harness.backends.kind import (
     NODE_IMAGE,
-    KindPlatform,
+    KindEnvironment,
     KindUnavailable,
     charts,
     cluster_config,
@@ -23,7 +23,7 @@ from harness.settings import Settings
 
 @pytest.fixture(scope="module")
 def kind(tmp_path_factory):
-    return KindPlatform(Settings(state_dir=tmp_path_factory.mktemp("kind-state")))
+    return KindEnvironment(Settings(state_dir=tmp_path_factory.mktemp("kind-state")))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_without_a_docker_cli_the_reason_is_precise(kind, monkeypatch, tmp_path)
 def test_the_teams_vault_values_reach_the_vault_chart(tmp_path):
     values = tmp_path / "vault-values.yaml"
     values.write_text("server:\n  ha:\n    replicas: 5\n")
-    kind = KindPlatform(Settings(state_dir=tmp_path, vault_values=values))
+    kind = KindEnvironment(Settings(state_dir=tmp_path, vault_values=values))
     [vault] = [c for c in kind.charts if c.release == "vault"]
     assert vault.values["server"]["ha"]["replicas"] == 5
     assert vault.values["server"]["image"]["repository"] == "quay.io/openbao/openbao"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.vault_values import VaultValuesError, load, node_config
+from harness.vault_config.values import VaultValuesError, load, node_config
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "samples" / \
     "kustomize-platform" / "helm" / "vault-values.yaml"

@@ -27,21 +27,25 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from harness.backends import CAPABILITIES
-from harness.clients import PrometheusAPI, VaultAdmin
+from harness.backends.base import CAPABILITIES
+from harness.clients.prometheus import PrometheusAPI
+from harness.clients.vault import VaultAdmin
 from harness.errors import HarnessError
 from harness.runtime.redact import REDACTOR
 from harness.settings import Settings
 from harness.toolchain import Toolchain
-from harness.wait import eventually
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
+    from harness.clients.alerts import ReceivedAlerts
+    from harness.clients.kube import KubeClient
+    from harness.faults.kube import KubeFaults
 
 TOP_KEYS = {"kubeconfig", "vault", "prometheus", "alertmanager", "eso", "service_map",
             "faults"}
@@ -204,7 +208,7 @@ def _kubectl(toolchain: Toolchain) -> str:
     return found
 
 
-class ExistingPlatform:
+class ExistingEnvironment:
     """What the fixtures need of a platform, for a cluster the harness does not own."""
 
     backend = "existing"
@@ -239,7 +243,7 @@ class ExistingPlatform:
                                f"${cfg.vault_token_env}")
         return token
 
-    def up(self) -> ExistingPlatform:
+    def up(self) -> ExistingEnvironment:
         """Connect and check that the platform is there: apiserver, ESO's CRDs, Vault
         unsealed and the token valid, Prometheus ready. Changes nothing."""
         import hvac
@@ -286,14 +290,59 @@ class ExistingPlatform:
             self.components["alertmanager"] = RemoteEndpoint("alertmanager", cfg.alertmanager)
         return self
 
+    def attach(self) -> ExistingEnvironment:
+        """The same as up(): connecting starts nothing."""
+        return self.up()
+
     def down(self) -> None:
         """Nothing: the harness never destroys a cluster it did not create."""
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.backend, "config": str(self.config.source),
+                "kubeconfig": self.kubeconfig, "capabilities": sorted(self.capabilities),
+                "components": {n: {"address": c.address} for n, c in self.components.items()}}
+
+    def diagnostics(self, log_lines: int = 20) -> str:
+        """No process of ours to report: the endpoints the suites used."""
+        return "\n".join(f"== {n}: {c.address}" for n, c in self.components.items())
 
     def component(self, name: str) -> Any:
         if name not in self.components:
             raise HarnessError(f"{self.config.source}: the existing backend has no {name!r} "
                                f"(configured: {', '.join(self.components) or 'none'})")
         return self.components[name]
+
+    # ---- Environment: clients ----------------------------------------------------------
+    def kube_client(self) -> KubeClient:
+        from harness.clients.kube import KubeClient
+
+        return KubeClient(self.kubeconfig, self.kubectl)
+
+    @property
+    def vault(self) -> RemoteVault:
+        vault: RemoteVault = self.component("vault")
+        return vault
+
+    def prometheus(self) -> RemotePrometheus:
+        prom: RemotePrometheus = self.component("prometheus")
+        return prom
+
+    def alerts(self) -> ReceivedAlerts:
+        raise HarnessError(f"{self.config.source}: the {self.backend} backend has no "
+                           "harness webhook receiver to read delivered alerts from")
+
+    @property
+    def eso_metrics_addresses(self) -> list[str]:
+        return list(self.config.eso_metrics)
+
+    def git_url(self) -> str:
+        raise HarnessError(f"the {self.backend} backend serves no platform repository "
+                           "from the harness's Git server")
+
+    def faults(self, kube: KubeClient) -> KubeFaults:
+        from harness.faults.kube import KubeFaults
+
+        return KubeFaults(kube, self.config.faults)
 
     def service_map(self) -> dict[str, str]:
         return dict(self.config.service_map)
@@ -302,84 +351,20 @@ class ExistingPlatform:
         """Rules reach an existing Prometheus through its own operator, not through us."""
 
 
-class KubeFaults:
-    """Faults as Kubernetes operations, for clusters where Vault and ESO are pods: delete
-    a Vault pod (its StatefulSet brings it back), scale the ESO Deployment. Everything is
-    undone at teardown (replicas restored)."""
-
-    def __init__(self, kube: Any, faults: dict[str, dict[str, str]]) -> None:
-        self.kube = kube
-        self.faults = faults
-        self._replicas: dict[tuple[str, str], int] = {}
-
-    def vault_pods(self) -> list[Any]:
-        sel = self.faults["vault_pods"]
-        pods = self.kube.core.list_namespaced_pod(sel["namespace"],
-                                                  label_selector=sel["selector"]).items
-        return sorted(pods, key=lambda p: p.metadata.name)
-
-    def delete_vault_pod(self, name: str | None = None, grace_seconds: int = 0) -> str:
-        """Delete one Vault pod (the first, or `name`): a node crash, as the cluster sees
-        it. Returns the deleted pod's uid."""
-        pods = self.vault_pods()
-        if not pods:
-            raise HarnessError(f"no Vault pod matches {self.faults['vault_pods']}")
-        pod = next((p for p in pods if p.metadata.name == name), pods[0]) if name else pods[0]
-        self.kube.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
-                                             grace_period_seconds=grace_seconds)
-        return str(pod.metadata.uid)
-
-    def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
-        ns = self.faults["vault_pods"]["namespace"]
-
-        def replaced() -> bool:
-            pods = [p for p in self.vault_pods() if p.metadata.name == name
-                    or p.metadata.uid != old_uid]
-            return any(p.metadata.uid != old_uid and p.status.phase == "Running"
-                       for p in pods)
-
-        eventually(replaced, timeout=timeout,
-                   description=f"a Vault pod in {ns} replaces {name}")
-
-    def scale_eso(self, replicas: int) -> None:
-        dep = self.faults["eso_deployment"]
-        key = (dep["namespace"], dep["name"])
-        current = self.kube.apps.read_namespaced_deployment_scale(dep["name"],
-                                                                  dep["namespace"])
-        self._replicas.setdefault(key, int(current.spec.replicas or 0))
-        self.kube.apps.patch_namespaced_deployment_scale(
-            dep["name"], dep["namespace"], {"spec": {"replicas": replicas}})
-
-    @contextmanager
-    def eso_down(self) -> Iterator[None]:
-        """ESO scaled to 0 for the duration (its Pods gone), then back."""
-        self.scale_eso(0)
-        try:
-            yield
-        finally:
-            self.undo_all()
-
-    def undo_all(self) -> None:
-        for (ns, name), replicas in self._replicas.items():
-            self.kube.apps.patch_namespaced_deployment_scale(
-                name, ns, {"spec": {"replicas": replicas}})
-        self._replicas.clear()
-
-
-def export_config(platform: Any, out: Path) -> Path:
+def export_config(env: LocalEnvironment, out: Path) -> Path:
     """An existing-backend config for a running local environment, so the portable
     suites can run against it exactly as against anyone's cluster."""
-    vault = platform.component("vault")
-    comps = platform.components
+    vault = env.vault
+    comps = env.components
     return write_config(ExistingConfig(
-        source=out, kubeconfig=Path(platform.kubeconfig), vault_address=vault.address,
+        source=out, kubeconfig=Path(env.kubeconfig), vault_address=vault.address,
         vault_token_file=vault.root_token_file,
         vault_ca_cert=vault.ctx.pki.ca_cert if vault.tls else None,
         prometheus=comps["prometheus"].address if "prometheus" in comps else None,
         alertmanager=comps["alertmanager"].address if "alertmanager" in comps else None,
-        eso_metrics=list(comps["eso"].metrics_addresses) if "eso" in comps else [],
+        eso_metrics=env.eso_metrics_addresses,
         # ESO runs outside the (process) cluster here: in-cluster names need the map.
-        service_map=platform.service_map()), out)
+        service_map=env.service_map()), out)
 
 
 def write_config(config: ExistingConfig, out: Path) -> Path:

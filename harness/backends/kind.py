@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from harness.backends.existing import BackendError, ExistingConfig, ExistingPlatform
+from harness.backends.existing import BackendError, ExistingConfig, ExistingEnvironment
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
@@ -263,7 +263,7 @@ def images_of(manifests: list[dict[str, Any]]) -> set[str]:
     return found
 
 
-class KindPlatform(ExistingPlatform):
+class KindEnvironment(ExistingEnvironment):
     """The kind cluster: planned, rendered, created, then used as an existing cluster."""
 
     backend = "kind"
@@ -446,7 +446,7 @@ class KindPlatform(ExistingPlatform):
                 f"reachable from this machine: {', '.join(missing)} (docker load them "
                 "from a machine that has them)")
 
-    def up(self, progress: Callable[[str], None] = lambda _m: None) -> KindPlatform:
+    def up(self, progress: Callable[[str], None] = lambda _m: None) -> KindEnvironment:
         steps = self.plan()
         progress(steps[0].name)
         steps[0].action()  # type: ignore[misc]  # preflight: KindUnavailable -> skip
@@ -483,9 +483,9 @@ class KindPlatform(ExistingPlatform):
         """The runbook's init + unseal with the ORIGINAL keys (kept 0600 in the state
         dir), then what ESO needs: KV v2 at secret/, kubernetes auth with the pod's own
         reviewer token, the spec's policy and role, and the runbook's seeds."""
-        from harness.components.eso import VAULT_POLICY, VAULT_ROLE
+        from harness.backends.local.components.eso import VAULT_POLICY, VAULT_ROLE
         from harness.runtime.redact import REDACTOR
-        from harness.seed import parse_seed
+        from harness.vault_config.seed import parse_seed
 
         replicas = int(lookup(self.charts[0].values, "server.ha.replicas") or 1)
         pods = [f"vault-{i}" for i in range(replicas)]
@@ -556,7 +556,7 @@ class KindPlatform(ExistingPlatform):
                                                         "run_id": self.run_id}))
 
     @classmethod
-    def from_record(cls, settings: Settings) -> KindPlatform:
+    def from_record(cls, settings: Settings) -> KindEnvironment:
         kind = cls(settings)
         try:
             rec = json.loads((kind.dir / "kind.json").read_text())

@@ -8,13 +8,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.drills.catalog import DRILLS, Drill
 from harness.drills.model import DrillResult, DrillRun, Event
 from harness.drills.report import write_reports
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
 
 __all__ = ["DRILLS", "Drill", "DrillResult", "get", "run_drill"]
 
@@ -25,7 +28,7 @@ def get(name: str) -> Drill:
     return DRILLS[name]
 
 
-def run_drill(name: str, platform: Any, report_dir: Path | None = None,
+def run_drill(name: str, platform: LocalEnvironment, report_dir: Path | None = None,
               progress: Callable[[Event], None] = lambda _e: None) -> DrillResult:
     """Run one drill against a running environment; write the reports if asked. An
     exception inside the drill ends it with verdict FAIL (and is in the report)."""

@@ -8,13 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.components.eso import ExternalSecrets as EsoComponent
 from harness.drills.model import DrillRun, Objectives
 from harness.drills.probe import NAMESPACE, Probe
 from harness.errors import HarnessError
-from harness.wait import eventually
+from harness.wait import WaitTimeout, consistently, eventually
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
 
 HA = ("staging", "prod")
 
@@ -28,13 +30,14 @@ class Drill:
     run: Callable[[Any, DrillRun], None]
 
 
-def _backup_dir(platform: Any) -> Any:
+def _backup_dir(platform: LocalEnvironment) -> Any:
     path = platform.state.root / "backups" / "drills"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _probe_with_keys(platform: Any, run: DrillRun, count: int = 10) -> tuple[Probe, list[str]]:
+def _probe_with_keys(platform: LocalEnvironment, run: DrillRun,
+                     count: int = 10) -> tuple[Probe, list[str]]:
     """The client's view, synced, plus `count` Vault keys whose digests are known."""
     probe = Probe(platform)
     probe.setup()
@@ -45,7 +48,7 @@ def _probe_with_keys(platform: Any, run: DrillRun, count: int = 10) -> tuple[Pro
     return probe, keys
 
 
-def vault_leader_loss(platform: Any, run: DrillRun) -> None:
+def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
     probe, keys = _probe_with_keys(platform, run)
     vault = probe.vault
     old = vault.active_node()
@@ -72,7 +75,7 @@ def vault_leader_loss(platform: Any, run: DrillRun) -> None:
     run.recovery(f"{old} unsealed with the original keys and back as a raft voter")
 
 
-def vault_restore(platform: Any, run: DrillRun) -> None:
+def vault_restore(platform: LocalEnvironment, run: DrillRun) -> None:
     probe, before = _probe_with_keys(platform, run)
     vault = probe.vault
     snap = vault.snapshot_save(_backup_dir(platform) / f"vault-{int(time.time())}.snap")
@@ -94,7 +97,7 @@ def vault_restore(platform: Any, run: DrillRun) -> None:
         if "service restored" in message and probe.service_answers():
             run.restored("the Vault Service serves reads again (restored data)")
 
-    vault.restore_cluster(snap, start=platform.start_process, step=step)
+    vault.restore_cluster(snap, step=step)
     probe.wait_service(timeout=30)
     run.restored("the Vault Service serves reads again (restored data)")
     mismatched = [k for k, d in snapshot_digests.items() if probe.read_digest(k) != d]
@@ -111,11 +114,10 @@ def vault_restore(platform: Any, run: DrillRun) -> None:
               all(vault.sealed(n) is False for n in vault.node_names))
 
 
-def eso_outage(platform: Any, run: DrillRun, hold: float = 5.0) -> None:
+def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> None:
     probe = Probe(platform)
     probe.setup()
-    eso = platform.component("eso")
-    assert isinstance(eso, EsoComponent)
+    eso = platform.eso_operator
     before = probe.managed_secrets()
     run.setup(f"probe synced; {len(before)} ESO-managed Secrets inventoried")
     for proc in eso.processes():
@@ -123,14 +125,15 @@ def eso_outage(platform: Any, run: DrillRun, hold: float = 5.0) -> None:
     run.fault(f"kill -9 every ESO controller replica ({len(eso.processes())})")
     probe.write("probe")
     run.info("a new value written to Vault during the outage")
-    deadline = time.monotonic() + hold
-    stale = True
-    while time.monotonic() < deadline:  # consistently: the Secrets stay as they were
-        stale = stale and probe.managed_secrets() == before
-        time.sleep(0.5)
+    try:
+        consistently(lambda: probe.managed_secrets() == before, duration=hold, interval=0.5,
+                     description="every managed Secret keeps its last value")
+        stale = True
+    except WaitTimeout:
+        stale = False
     run.check(f"for {hold:.0f}s every managed Secret keeps its last value", stale)
     if "prometheus" in platform.components:
-        prom = platform.component("prometheus")
+        prom = platform.prometheus()
         seen = eventually(lambda: prom.query('up{job="external-secrets"} == 0') or None,
                           timeout=30, description="Prometheus sees ESO down")
         run.check(f"Prometheus sees {len(seen)} ESO target(s) down", bool(seen))
@@ -156,10 +159,10 @@ def eso_outage(platform: Any, run: DrillRun, hold: float = 5.0) -> None:
     run.check("every managed Secret is still there", not lost)
 
 
-def cluster_state_restore(platform: Any, run: DrillRun) -> None:
+def cluster_state_restore(platform: LocalEnvironment, run: DrillRun) -> None:
     probe = Probe(platform)
     probe.setup()
-    etcd = platform.component("etcd")
+    etcd = platform.etcd
     inventory = _inventory(probe)
     snap = etcd.snapshot_save(_backup_dir(platform) / f"etcd-{int(time.time())}.db")
     snapshot_at = time.monotonic()
@@ -187,7 +190,7 @@ def cluster_state_restore(platform: Any, run: DrillRun) -> None:
     now = _inventory(probe)
     missing = sorted(k for k in inventory if now.get(k) != inventory[k])
     run.check(f"all {len(inventory)} objects are back with the same data", not missing)
-    from harness.kubeclient import KubeClient
+    from harness.clients.kube import KubeClient
 
     gone = KubeClient.absent(probe.kube.core.read_namespaced_config_map, "after-snapshot",
                              NAMESPACE)

@@ -9,14 +9,17 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
-from harness.components.vault import Vault
-from harness.kubeclient import KubeClient
-from harness.secrets_sync import ExternalSecrets
+from harness.backends.local.components.vault import Vault
+from harness.clients.eso import ExternalSecretsClient
+from harness.clients.kube import KubeClient
 from harness.wait import eventually
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
 
 NAMESPACE = "heracles-drill"
 STORE = "heracles-drill"
@@ -33,13 +36,13 @@ def digest(value: str) -> str:
 
 
 class Probe:
-    def __init__(self, platform: Any) -> None:
+    def __init__(self, platform: LocalEnvironment) -> None:
         self.platform = platform
-        self.vault = platform.component("vault")
+        self.vault = platform.vault
         assert isinstance(self.vault, Vault)
         self.kube = KubeClient(platform.kubeconfig,
                                str(platform.toolchain.binary("kubernetes", "kubectl")))
-        self.eso = ExternalSecrets(platform, self.kube)
+        self.eso = ExternalSecretsClient(platform, self.kube)
         self.written: dict[str, str] = {}  # key -> digest of the last value written
 
     # ---- setup ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import psutil
 
 from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.redact import redact
+from harness.wait import WaitTimeout, eventually
 
 RUN_ID_ENV = "HERACLES_RUN_ID"
 REGISTRY_ENV = "HERACLES_REGISTRY"
@@ -209,15 +210,18 @@ class ManagedProcess:
                 return False
         # Not our child (we attached): it is reparented, and its zombie may linger until
         # init reaps it, so "gone" means not running, not "waited for".
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def gone() -> bool:
             try:
-                if proc.status() == psutil.STATUS_ZOMBIE:
-                    return True
+                return proc.status() == psutil.STATUS_ZOMBIE
             except psutil.NoSuchProcess:
                 return True
-            time.sleep(0.05)
-        return False
+
+        try:
+            eventually(gone, timeout=timeout, interval=0.05,
+                       description=f"{self.spec.name} (pid {proc.pid}) gone")
+        except WaitTimeout:
+            return False
+        return True
 
     def pause(self) -> None:
         """SIGSTOP: the process still holds its ports but answers nothing."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import ToolchainError
@@ -37,7 +38,8 @@ def apt_command(packages: list[str]) -> str:
     return "apt-get update && apt-get install -y --no-install-recommends " + " ".join(packages)
 
 
-def install_packages(specs: list[ComponentSpec], log_path: Path, on_step) -> list[str]:
+def install_packages(specs: list[ComponentSpec], log_path: Path,
+                     on_step: Callable[[str], None]) -> list[str]:
     """Install the missing packages of `specs` in one apt transaction; returns them."""
     missing = [p for s in specs for p in s.packages if installed_version(p) is None]
     if not missing:

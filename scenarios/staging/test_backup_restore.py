@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from harness import eventually
+from harness.backends.local.environment import PROFILE_COMPONENTS, LocalEnvironment
 from harness.drills import run_drill
-from harness.platform import PROFILE_COMPONENTS, Platform
 from harness.runtime.redact import REDACTOR
 
 pytestmark = pytest.mark.slow
@@ -69,8 +69,8 @@ def test_a_corrupt_etcd_snapshot_is_refused_before_anything_stops(staging, tmp_p
 
 def test_prod_schedules_snapshots_with_retention(staging):
     assert "backup" in PROFILE_COMPONENTS["prod"]
-    plat = Platform(staging.settings.with_(backup_interval=1.0, backup_keep=2))
-    plat.up([*staging.record["components"], "backup"], mode="session")
+    plat = LocalEnvironment(staging.settings.with_(backup_interval=1.0, backup_keep=2))
+    plat.up([*staging.record.components, "backup"], mode="session")
     backup = plat.component("backup")
     log = plat.state.log("backup")
     try:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from harness import eventually
+from harness.clients.argocd import Applications
 from harness.drills.probe import NAMESPACE
-from harness.gitops import Applications
 
 pytestmark = pytest.mark.slow
 

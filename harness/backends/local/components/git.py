@@ -1,0 +1,95 @@
+"""The Git server Argo CD pulls from: bare repositories under `<state>/git/repos`, served
+over smart HTTP (`git http-backend`) on 127.0.0.1 by harness.daemons.gitserver.
+
+At first start the platform repository `platform.git` is seeded from fixtures/gitops
+with one branch per environment (dev, staging, main). In-cluster addresses in the
+fixtures (Vault, the Git server itself) are rewritten through the service map, as
+`harness apply` does — the repo-server and ESO run on this machine, not in a Pod.
+Argo CD's in-cluster destination (https://kubernetes.default.svc) is kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.backends.local.components.base import Component
+from harness.clients.git import git
+from harness.errors import HarnessError
+from harness.runtime.probes import http_ok
+from harness.runtime.process import ProcessSpec
+
+REPO = "platform.git"
+BRANCHES = ("dev", "staging", "main")
+IN_CLUSTER_URL = "http://git.heracles.svc.cluster.local"
+class GitServer(Component):
+    name = "git"
+    port_names = ("git.http",)
+    toolchain = ("git",)
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.ctx.port('git.http')}"
+
+    @property
+    def repos(self) -> Path:
+        return self.ctx.state.root / "git" / "repos"
+
+    def url(self, repo: str = REPO) -> str:
+        return f"{self.address}/{repo}"
+
+    def write_files(self) -> None:
+        self.repos.mkdir(parents=True, exist_ok=True)
+
+    def process_specs(self) -> list[ProcessSpec]:
+        argv = [sys.executable, "-m", "harness.daemons.gitserver", f"--root={self.repos}",
+                f"--port={self.ctx.port('git.http')}", f"--git={self.bin('git', 'git')}"]
+        return [self.spec("git-server", argv, http_ok(f"{self.address}/healthz"))]
+
+    def service_aliases(self) -> dict[str, str]:
+        return {IN_CLUSTER_URL: self.address}
+
+    def configure(self) -> None:
+        if not (self.repos / REPO).exists():
+            self.seed(self.ctx.settings.fixtures_dir / "gitops", REPO)
+
+    def seed(self, source: Path, repo: str, branches: tuple[str, ...] = BRANCHES,
+             rewrite: dict[str, str] | None = None, replace: bool = False) -> str:
+        """A bare repo whose branches all start as `source`, with the service map (and
+        `rewrite`: e.g. a customer's own repoURL -> this server) applied to every YAML
+        file. Returns the repo's URL."""
+        if not source.is_dir():
+            raise HarnessError(f"{source}: not a directory to seed {repo} from")
+        bare = self.repos / repo
+        if replace:
+            shutil.rmtree(bare, ignore_errors=True)
+        git("init", "-q", "--bare", str(bare))
+        git("config", "http.receivepack", "true", cwd=bare)
+        with tempfile.TemporaryDirectory(prefix="heracles-seed-") as tmp:
+            work = Path(tmp) / "w"
+            shutil.copytree(source, work, ignore=shutil.ignore_patterns(".git"))
+            self.localize(work, rewrite)
+            git("init", "-q", "-b", "main", cwd=work)
+            git("add", "-A", cwd=work)
+            git("commit", "-q", "-m", f"seeded from {source}", cwd=work)
+            for branch in branches:
+                git("push", "-q", "--force", str(bare), f"HEAD:refs/heads/{branch}",
+                    cwd=work)
+        return self.url(repo)
+
+    def service_map(self) -> dict[str, str]:
+        """What fixtures committed to Git need rewritten (Argo CD's destination kept)."""
+        keep = "https://kubernetes.default.svc"  # Argo CD's in-cluster destination
+        mapped = {k: v for k, v in self.ctx.service_map().items() if not k.startswith(keep)}
+        return {IN_CLUSTER_URL: self.address, **mapped}
+
+    def localize(self, tree: Path, rewrite: dict[str, str] | None = None) -> None:
+        mapping = {**self.service_map(), **(rewrite or {})}
+        for path in sorted(tree.rglob("*.y*ml")):
+            text = path.read_text()
+            for remote, local in sorted(mapping.items(), key=lambda kv: len(kv[0]),
+                                        reverse=True):
+                text = text.replace(remote, local)
+            path.write_text(text)

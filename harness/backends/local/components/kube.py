@@ -1,0 +1,263 @@
+"""The local Kubernetes control plane: kube-apiserver, kube-controller-manager,
+kube-scheduler (1.34, built from k8s.io/kubernetes) and KWOK fake nodes.
+
+The apiserver runs as envtest runs it (TLS, RBAC, ServiceAccount issuer and keys) but,
+unlike envtest, keeps the ServiceAccount admission plugin and has a controller-manager:
+the customer's platform needs token Secrets populated (Vault's `vault-auth-secret`),
+ownerReference garbage collection (ESO owns its Secrets) and namespace deletion.
+KWOK plays the kubelets, so scheduled Pods become Running and Deployments Available
+without a container runtime.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from harness.backends.local.components.base import Component
+from harness.errors import HarnessError
+from harness.runtime.pki import CertPair, write_private
+from harness.runtime.probes import hostport, http_ok
+from harness.runtime.process import ProcessSpec
+from harness.wait import eventually
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, V1Node
+
+SERVICE_CIDR = "10.0.0.0/24"  # ClusterIP bookkeeping only: nothing listens there
+APISERVER_NAMES = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
+                   "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+                   "10.0.0.1")
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+# Node sizes per profile, after the spec's resource budgets (dev: 2 CPU / 4 GB).
+NODES = {
+    "dev": (1, "2", "4Gi"),
+    "staging": (3, "4", "8Gi"),
+    "prod": (3, "8", "16Gi"),
+}
+
+CLIENTS = {
+    # name: (common name, organization)
+    "admin": ("kubernetes-admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "scheduler": ("system:kube-scheduler", None),
+    # KWOK stands in for every kubelet; the node authorizer would want one identity per
+    # node, so it gets cluster-admin as upstream's kwokctl does.
+    "kwok": ("kwok-controller", "system:masters"),
+}
+
+
+def kubeconfig_yaml(server: str, ca: bytes, cert: bytes, key: bytes, user: str) -> str:
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "heracles", "cluster": {
+            "server": server, "certificate-authority-data": b64(ca)}}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
+        "contexts": [{"name": "heracles", "context": {"cluster": "heracles", "user": user}}],
+        "current-context": "heracles",
+    })
+
+
+def kubeconfig_token_yaml(server: str, ca: bytes, token: str, user: str) -> str:
+    """A kubeconfig that authenticates with a ServiceAccount token (0600 on disk)."""
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "heracles", "cluster": {
+            "server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "heracles", "context": {"cluster": "heracles", "user": user}}],
+        "current-context": "heracles",
+    })
+
+
+class Kube(Component):
+    name = "kube"
+    requires = ("etcd",)
+    port_names = ("kube.apiserver", "kube.controller-manager", "kube.scheduler", "kwok")
+    toolchain = ("kubernetes", "kwok")
+
+    @property
+    def address(self) -> str:
+        return f"https://127.0.0.1:{self.ctx.port('kube.apiserver')}"
+
+    def endpoints(self) -> dict[str, str]:
+        return {"kube-apiserver": self.address, "kubeconfig": str(self.ctx.state.kubeconfig)}
+
+    def kubeconfig_path(self, client: str) -> str:
+        if client == "admin":
+            return str(self.ctx.state.kubeconfig)
+        return str(self.ctx.state.root / "kube" / f"{client}.kubeconfig")
+
+    # ---- files -------------------------------------------------------------------------
+    def write_files(self) -> None:
+        pki = self.ctx.pki
+        if not pki.pair("apiserver").cert.exists():
+            pki.issue("apiserver", *APISERVER_NAMES, common_name="kube-apiserver")
+            for serving in ("controller-manager-serving", "scheduler-serving"):
+                pki.issue(serving, "127.0.0.1", "localhost")
+            for client, (cn, org) in CLIENTS.items():
+                pki.issue(f"client-{client}", "127.0.0.1", common_name=cn, organization=org)
+            pki.service_account_keys()
+        # Kubeconfigs name the current apiserver port (it may change across down/up).
+        ca = pki.ca_cert.read_bytes()
+        for client in CLIENTS:
+            pair = pki.pair(f"client-{client}")
+            text = kubeconfig_yaml(self.address, ca, pair.cert.read_bytes(),
+                                   pair.key.read_bytes(), client)
+            write_private(Path(self.kubeconfig_path(client)), text.encode())
+
+    # ---- processes ---------------------------------------------------------------------
+    def process_specs(self) -> list[ProcessSpec]:
+        pki = self.ctx.pki
+        sa = pki.sa_pair
+        api_port = self.ctx.port("kube.apiserver")
+        apiserver = self.pki_pair("apiserver")
+        etcd = f"http://127.0.0.1:{self.ctx.port('etcd.client')}"
+        ca = pki.ca_cert
+        apiserver_argv = [
+            self.bin("kubernetes", "kube-apiserver"),
+            f"--etcd-servers={etcd}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--tls-cert-file={apiserver.cert}",
+            f"--tls-private-key-file={apiserver.key}",
+            f"--client-ca-file={ca}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={sa.cert}",
+            f"--service-account-signing-key-file={sa.key}",
+            "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,"
+            "DefaultStorageClass,ResourceQuota,LimitRanger",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            f"--cert-dir={self.ctx.state.data('kube-apiserver')}",
+            "--v=1",
+        ]
+        kcm_argv = [
+            self.bin("kubernetes", "kube-controller-manager"),
+            *self._control_loop_flags("controller-manager"),
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={sa.key}",
+            f"--root-ca-file={ca}",
+            f"--cluster-signing-cert-file={ca}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+            "--node-monitor-grace-period=60s",
+            "--v=1",
+        ]
+        sched_argv = [self.bin("kubernetes", "kube-scheduler"),
+                      *self._control_loop_flags("scheduler"), "--v=1"]
+        kwok_port = self.ctx.port("kwok")
+        kwok_argv = [
+            self.bin("kwok", "kwok"),
+            f"--kubeconfig={self.kubeconfig_path('kwok')}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--server-address=127.0.0.1:{kwok_port}",
+            "--node-ip=127.0.0.1",
+            # Found here: without node leases KWOK's nodes only heartbeat through their
+            # status, and the node controller marks them NotReady (event NodeNotReady,
+            # unreachable taints) about once a minute: Pods created then stay Pending.
+            "--node-lease-duration-seconds=40",
+        ]
+        kcm_url = f"https://127.0.0.1:{self.ctx.port('kube.controller-manager')}/healthz"
+        sched_url = f"https://127.0.0.1:{self.ctx.port('kube.scheduler')}/healthz"
+        return [
+            self.spec("kube-apiserver", apiserver_argv,
+                      http_ok(f"{self.address}/readyz", ca=ca),
+                      data_dir=self.ctx.state.data("kube-apiserver")),
+            self.spec("kube-controller-manager", kcm_argv, http_ok(kcm_url, ca=ca)),
+            self.spec("kube-scheduler", sched_argv, http_ok(sched_url, ca=ca)),
+            self.spec("kwok", kwok_argv, http_ok(f"http://127.0.0.1:{kwok_port}/healthz"),
+                      env={"HOME": str(self.ctx.state.data("kwok"))}),
+        ]
+
+    def _control_loop_flags(self, name: str) -> list[str]:
+        """What kube-controller-manager and kube-scheduler share: their client identity,
+        a TLS serving endpoint on 127.0.0.1 from the harness CA, no leader election."""
+        kubeconfig = self.kubeconfig_path(name)
+        serving = self.pki_pair(f"{name}-serving")
+        return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+                f"--secure-port={self.ctx.port(f'kube.{name}')}",
+                f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
+                "--leader-elect=false"]
+
+    def pki_pair(self, name: str) -> CertPair:
+        return self.ctx.pki.pair(name)
+
+    # ---- what the rest of the environment knows of it ---------------------------------
+    def service_aliases(self) -> dict[str, str]:
+        return {"https://kubernetes.default.svc:443": self.address,
+                "https://kubernetes.default.svc": self.address}
+
+    def scrape_jobs(self) -> list[dict[str, Any]]:
+        admin = self.ctx.pki.pair("client-admin")
+        return [{"job_name": "kube-apiserver", "scheme": "https",
+                 "tls_config": {"ca_file": str(self.ctx.pki.ca_cert),
+                                "cert_file": str(admin.cert), "key_file": str(admin.key)},
+                 "static_configs": [{"targets": [hostport(self.address)]}]}]
+
+    # ---- after start -------------------------------------------------------------------
+    def configure(self) -> None:
+        self.ensure_nodes()
+
+    def node_names(self) -> list[str]:
+        count = NODES[self.ctx.settings.profile][0]
+        return [f"kwok-node-{i}" for i in range(count)]
+
+    def ensure_nodes(self, timeout: float = 60.0) -> None:
+        """Create the profile's fake Nodes (idempotent) and wait until KWOK reports Ready."""
+        from kubernetes import client
+
+        api = client.CoreV1Api(self.api_client())
+        _count, cpu, mem = NODES[self.ctx.settings.profile]
+        existing = {n.metadata.name for n in api.list_node().items if n.metadata}
+        for name in self.node_names():
+            if name in existing:
+                continue
+            api.create_node(client.V1Node(
+                metadata=client.V1ObjectMeta(
+                    name=name,
+                    annotations={"kwok.x-k8s.io/node": "fake",
+                                 "node.alpha.kubernetes.io/ttl": "0"},
+                    labels={"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64", "type": "kwok",
+                            "heracles.dev/profile": self.ctx.settings.profile}),
+                status=client.V1NodeStatus(
+                    allocatable={"cpu": cpu, "memory": mem, "pods": "110"},
+                    capacity={"cpu": cpu, "memory": mem, "pods": "110"},
+                    node_info=client.V1NodeSystemInfo(
+                        architecture="amd64", operating_system="linux",
+                        kubelet_version="v1.34.4-kwok", kube_proxy_version="",
+                        boot_id="", machine_id="", system_uuid="", kernel_version="",
+                        os_image="kwok", container_runtime_version="kwok")),
+            ))
+        def nodes_ready() -> bool:
+            nodes = {n.metadata.name: n for n in api.list_node().items if n.metadata}
+            not_ready = [n for n in self.node_names() if not _node_ready(nodes.get(n))]
+            if not_ready:
+                raise AssertionError(f"not Ready: {', '.join(not_ready)}")
+            return True
+
+        eventually(nodes_ready, timeout=timeout, error=HarnessError,
+                   description="KWOK makes the nodes Ready")
+
+    def api_client(self) -> ApiClient:
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.ctx.state.kubeconfig))
+
+
+def _node_ready(node: V1Node | None) -> bool:
+    if node is None or not node.status or not node.status.conditions:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)

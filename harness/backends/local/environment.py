@@ -1,0 +1,543 @@
+"""The local backend's Environment: components composed per profile, brought up,
+attached to, torn down — real binaries as processes on 127.0.0.1.
+
+`up()` is idempotent: in a state directory whose environment is running, it attaches
+(checking each process's readiness) and starts only what is missing. A failed start
+stops everything that this call started and leaves the environment as it found it.
+What the state file holds and how its status may change is `record.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.base import LOCAL_CAPABILITIES
+from harness.backends.local.components.base import Component, Context
+from harness.backends.local.components.eso import ExternalSecretsOperator
+from harness.backends.local.components.etcd import Etcd
+from harness.backends.local.components.git import GitServer
+from harness.backends.local.components.kube import Kube
+from harness.backends.local.components.observability import Alertmanager, Prometheus
+from harness.backends.local.components.vault import Vault
+from harness.backends.local.profiles import COMPONENTS, PROFILE_COMPONENTS, resolve_components
+from harness.backends.local.record import EnvironmentRecord, running_profile
+from harness.backends.local.service_map import service_map
+from harness.errors import ComponentStartError, HarnessError
+from harness.runtime.pki import PKI
+from harness.runtime.process import ManagedProcess
+from harness.runtime.redact import redact
+from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
+from harness.runtime.state import StateDir
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+
+if TYPE_CHECKING:
+    from harness.clients.alerts import ReceivedAlerts
+    from harness.clients.kube import KubeClient
+    from harness.faults import LocalFaults
+
+__all__ = ["COMPONENTS", "PROFILE_COMPONENTS", "LocalEnvironment", "bring_up", "profile_chosen",
+           "resolve_components"]
+
+Events = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """The default progress sink: say nothing."""
+
+
+def profile_chosen(profile: str | None) -> bool:
+    """Whether the caller asked for a profile: given explicitly, or by HERACLES_PROFILE
+    (Settings would otherwise fall back to the default, which must not override the
+    profile of a running environment)."""
+    return profile is not None or os.environ.get("HERACLES_PROFILE") is not None
+
+
+def bring_up(settings: Settings, components: list[str] | None = None, *,
+             keep_running_profile: bool = False, events: Events = _quiet) -> LocalEnvironment:
+    """`harness up`: start the environment of `settings.state_dir`, or attach to it and
+    start what is missing. With `keep_running_profile` (no profile was asked for), a
+    running environment keeps the profile it has rather than `up()` refusing the
+    default."""
+    if keep_running_profile:
+        running = running_profile(settings.state_dir)
+        if running in PROFILE_COMPONENTS:
+            settings = settings.with_(profile=running)
+    return LocalEnvironment(settings).up(components or None, events=events)
+
+
+class LocalEnvironment:
+    """The local backend (implements harness.backends.base.Environment)."""
+
+    backend = "local"
+
+    def __init__(self, settings: Settings | None = None,
+                 toolchain: Toolchain | None = None) -> None:
+        self.settings = settings or Settings()
+        self.state = StateDir(self.settings.state_dir)
+        self.registry = RunRegistry(self.settings.registry_dir)
+        self.toolchain = toolchain or Toolchain(self.settings.cache_dir)
+        self._record: EnvironmentRecord | None = None
+        self.components: dict[str, Component] = {}
+        self.timings: dict[str, float] = {}
+
+    # ---- the record ------------------------------------------------------------------
+    @property
+    def record(self) -> EnvironmentRecord:
+        if self._record is None:
+            raise HarnessError(f"no environment loaded from {self.state.root}; "
+                               "run `harness up` first")
+        return self._record
+
+    def running_record(self) -> EnvironmentRecord:
+        """The record of the environment running in this state directory, or a clear
+        error: the one check `attach`, `env` and the CLI share."""
+        record = EnvironmentRecord.load(self.state)
+        if record is None or not record.is_up:
+            raise HarnessError(f"no running environment in {self.state.root}; "
+                               "run `harness up` first")
+        return record
+
+    def _adopt(self, record: EnvironmentRecord) -> None:
+        """Take over a recorded environment: its profile decides its shape (ports, nodes),
+        whatever profile this invocation was given by default."""
+        self._record = record
+        if record.profile in PROFILE_COMPONENTS:
+            self.settings = self.settings.with_(profile=record.profile)
+        if record.time_scale:  # rules were scaled when it started: keep that
+            self.settings = self.settings.with_(time_scale=float(record.time_scale))
+        if record.vault_values:  # its Vault nodes come from the customer's values
+            self.settings = self.settings.with_(vault_values=Path(record.vault_values))
+
+    def _build(self, names: list[str]) -> None:
+        record = self.record
+        ctx = Context(settings=self.settings, state=self.state, toolchain=self.toolchain,
+                      registry=self.registry, pki=PKI(self.state.pki_dir),
+                      run_id=record.run_id, ports=record.ports, processes=record.processes,
+                      service_map=self.service_map, process_control=self._control)
+        self.components = {n: COMPONENTS[n](ctx) for n in names if n in COMPONENTS}
+        ctx.components.update(self.components)
+        for comp in self.components.values():
+            comp.register_secrets()
+
+    def _load(self, names: list[str] | None = None) -> EnvironmentRecord:
+        """Adopt the running environment and build its components (no process started)."""
+        record = self.running_record()
+        self._adopt(record)
+        self._build(names if names is not None else record.components)
+        return record
+
+    # ---- typed access to components --------------------------------------------------
+    def component(self, name: str) -> Component:
+        if name not in self.components:
+            raise HarnessError(f"component {name!r} is not part of this environment "
+                               f"(running: {', '.join(self.components) or 'none'})")
+        return self.components[name]
+
+    def _typed(self, kind: type[Any], name: str) -> Any:
+        comp = self.component(name)
+        if not isinstance(comp, kind):
+            raise HarnessError(f"component {name!r} is a {type(comp).__name__}, "
+                               f"not {kind.__name__}")
+        return comp
+
+    @property
+    def kube(self) -> Kube:
+        comp: Kube = self._typed(Kube, "kube")
+        return comp
+
+    @property
+    def git(self) -> GitServer:
+        comp: GitServer = self._typed(GitServer, "git")
+        return comp
+
+    @property
+    def vault(self) -> Vault:
+        comp: Vault = self._typed(Vault, "vault")
+        return comp
+
+    @property
+    def etcd(self) -> Etcd:
+        comp: Etcd = self._typed(Etcd, "etcd")
+        return comp
+
+    @property
+    def eso_operator(self) -> ExternalSecretsOperator:
+        comp: ExternalSecretsOperator = self._typed(ExternalSecretsOperator, "eso")
+        return comp
+
+    # ---- Environment: Kubernetes and the platform's services ---------------------------
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return LOCAL_CAPABILITIES
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.state.kubeconfig)
+
+    @property
+    def kubectl(self) -> str:
+        return str(self.toolchain.binary("kubernetes", "kubectl"))
+
+    def kube_client(self) -> KubeClient:
+        from harness.clients.kube import KubeClient
+
+        return KubeClient(self.kubeconfig, self.kubectl)
+
+    def prometheus(self) -> Prometheus:
+        comp: Prometheus = self._typed(Prometheus, "prometheus")
+        return comp
+
+    def alerts(self) -> ReceivedAlerts:
+        from harness.clients.alerts import ReceivedAlerts
+
+        am: Alertmanager = self._typed(Alertmanager, "alertmanager")
+        return ReceivedAlerts(am)
+
+    @property
+    def eso_metrics_addresses(self) -> list[str]:
+        eso = self.components.get("eso")
+        return list(eso.metrics_addresses) if isinstance(eso, ExternalSecretsOperator) else []
+
+    def git_url(self) -> str:
+        return self.git.url()
+
+    def faults(self, kube: KubeClient | None = None) -> LocalFaults:
+        from harness.faults import LocalFaults
+
+        return LocalFaults(self)
+
+    def service_map(self) -> dict[str, str]:
+        """In-cluster service address -> local address (the apply step rewrites these)."""
+        return service_map(self.components.values())
+
+    def after_apply(self, docs: list[Any]) -> None:
+        """Applied PrometheusRules become Prometheus rules (time-scaled) at once."""
+        if "prometheus" in self.components and any(
+                getattr(d, "kind", "") == "PrometheusRule" for d in docs):
+            self.prometheus().reload()
+
+    # ---- up / attach / down ------------------------------------------------------------
+    def up(self, components: list[str] | None = None, mode: str = "detached",
+           events: Events = _quiet) -> LocalEnvironment:
+        started = time.monotonic()
+        reaped = self.registry.reap()
+        if reaped:
+            events(f"reaped leftovers of dead run(s): {', '.join(reaped)}")
+        names = resolve_components(
+            components or self.settings.components or PROFILE_COMPONENTS[self.settings.profile])
+        with self.state.lock():
+            live, names = self._plan(names)
+            record = self.record
+            record.components = names
+            self._build(names)
+            self._preflight()
+            if not live:
+                # Owned by this process until ready: if we die mid-start, we get reaped
+                # (and so are the ports reserved next).
+                self.registry.register(record.run_id, self.state.root, "starting")
+            try:
+                self._reserve_ports(fresh=not live)
+            except BaseException:
+                if not live:
+                    self.registry.forget(record.run_id)
+                raise
+            record.begin_start()
+            record.save(self.state)
+            self._start_components(live, events)
+            record.started(self.endpoints())
+            record.save(self.state)
+            self.registry.set_mode(record.run_id, mode)
+        self.timings["total"] = time.monotonic() - started
+        return self
+
+    def _plan(self, names: list[str]) -> tuple[bool, list[str]]:
+        """Attach to the live environment of this state directory (its components plus
+        `names`), or start a fresh run there. Returns (live, components)."""
+        previous = EnvironmentRecord.load(self.state)
+        if previous is not None and previous.is_live(self.registry):
+            if previous.profile != self.settings.profile:
+                raise HarnessError(
+                    f"the environment in {self.state.root} runs profile "
+                    f"{previous.profile!r}, not {self.settings.profile!r}; run "
+                    "`harness down` first or choose another --state-dir")
+            self._adopt(previous)
+            return True, resolve_components(list(dict.fromkeys(
+                [*previous.components, *names])))
+        if previous is not None:
+            # Not live by the registry's account (wiped, or another registry):
+            # whatever that run left running on these data dirs goes first.
+            kill_processes(processes_of_run(previous.run_id))
+        self._record = EnvironmentRecord.fresh(
+            previous, new_run_id(), self.settings.profile, self.settings.time_scale,
+            str(self.settings.vault_values or "") or None)
+        return False, names
+
+    def _start_components(self, live: bool, events: Events) -> None:
+        """Each component in start order: attached when ready, started otherwise. On any
+        failure what this call started is stopped again."""
+        record = self.record
+        started_now: list[ManagedProcess] = []
+
+        def on_started(proc: ManagedProcess) -> None:
+            started_now.append(proc)
+            record.processes[proc.name] = proc.record()
+            record.save(self.state)
+
+        try:
+            for name, comp in self.components.items():
+                t0 = time.monotonic()
+                if comp.ready():
+                    comp.configure()
+                    events(f"{name}: attached ({comp.address})")
+                    continue
+                events(f"{name}: starting")
+                try:
+                    comp.start(on_started=on_started)
+                except HarnessError:
+                    raise
+                except Exception as exc:  # a client library's error while wiring up
+                    raise ComponentStartError(redact(
+                        f"{name}: setup after start failed: {type(exc).__name__}: {exc}"
+                    )) from exc
+                self.timings[name] = time.monotonic() - t0
+                events(f"{name}: ready in {self.timings[name]:.1f}s ({comp.address})")
+        except BaseException:
+            for proc in reversed(started_now):
+                proc.stop(grace=3)
+                record.processes.pop(proc.name, None)
+            if not live:
+                kill_processes(processes_of_run(record.run_id))
+                self.registry.forget(record.run_id)
+            else:
+                self.registry.set_mode(record.run_id, "detached")
+            record.start_failed(was_live=live)
+            record.save(self.state)
+            raise
+
+    def _preflight(self) -> None:
+        """Every component's configuration can run and every binary exists, before
+        anything starts."""
+        for comp in self.components.values():
+            comp.preflight()
+        problems: dict[str, str] = {}
+        for comp in self.components.values():
+            for tool in comp.tools():
+                if tool not in problems and (problem := self.toolchain.problem(tool)):
+                    problems[tool] = problem
+        if problems:
+            raise HarnessError(
+                "cannot start: " + "; ".join(problems.values())
+                + f"; run: harness toolchain install --only {','.join(problems)}")
+
+    def _reserve_ports(self, fresh: bool) -> None:
+        record = self.record
+        ports = record.ports
+        spans = {k: v for c in self.components.values()
+                 for k, v in c.wanted_ports().items() if v > 1}
+        wanted = [p for c in self.components.values() for p in c.wanted_ports()]
+        if fresh:
+            # Ports of an environment that went down are re-used when still free, so
+            # data directories that remember addresses (etcd) stay consistent.
+            keep = self.registry.ports.reserve(record.run_id, {
+                k: v for k, v in ports.items() if k in wanted and k not in spans})
+            ports.clear()
+            ports.update(keep)
+        for key in (p for p in wanted if p not in ports):
+            [ports[key]] = self.registry.ports.allocate(record.run_id, 1,
+                                                        span=spans.get(key, 1))
+
+    def attach(self) -> LocalEnvironment:
+        """Bind to the running environment of this state directory, without starting."""
+        t0 = time.monotonic()
+        self._load()
+        not_ready = [p.name for c in self.components.values() for p in c.processes()
+                     if not p.ready()]
+        if not_ready:
+            raise HarnessError(f"environment in {self.state.root} is not healthy: "
+                               f"{', '.join(not_ready)} not ready; run `harness up` to repair")
+        self.timings["attach"] = time.monotonic() - t0
+        return self
+
+    def down(self, purge: bool = False, events: Events = _quiet) -> None:
+        with self.state.lock():
+            record = EnvironmentRecord.load(self.state)
+            if record is None:
+                events(f"no environment in {self.state.root}")
+            else:
+                self._adopt(record)
+                self._build(record.components)
+                for name, comp in reversed(self.components.items()):
+                    comp.stop()
+                    events(f"{name}: stopped")
+                strays = processes_of_run(record.run_id)
+                if strays:
+                    kill_processes(strays)
+                    events(f"killed {len(strays)} stray process(es) of run {record.run_id}")
+                self.registry.forget(record.run_id)
+                record.stopped()
+                record.save(self.state)
+        if purge and self.state.root.exists():
+            shutil.rmtree(self.state.root)
+            events(f"removed {self.state.root}")
+
+    def keep_running(self) -> None:
+        """Leave this environment running after the session that started it ends."""
+        self.registry.set_mode(self.record.run_id, "detached")
+
+    # ---- process controls (faults use these: the state file must follow every pid) ----
+    def process(self, name: str) -> ManagedProcess:
+        for comp in self.components.values():
+            for proc in comp.processes():
+                if proc.name == name:
+                    return proc
+        raise HarnessError(f"no process {name!r} in this environment")
+
+    def _record_process(self, proc: ManagedProcess) -> None:
+        """Merge one process's new pid into the state file as it is now (another
+        command may have changed it since we loaded it)."""
+        record = self.record
+        current = EnvironmentRecord.load(self.state) or record
+        current.processes[proc.name] = proc.record()
+        current.save(self.state)
+        if current is not record:
+            record.processes.clear()  # the components hold this very dict
+            record.processes.update(current.processes)
+
+    def _control(self, proc: ManagedProcess, action: str) -> None:
+        """start/restart a process under the state lock, recording its new pid."""
+        with self.state.lock():
+            getattr(proc, action)()
+            self._record_process(proc)
+
+    def restart_process(self, name: str) -> ManagedProcess:
+        """Graceful restart on the same data directory and ports."""
+        proc = self.process(name)
+        self._control(proc, "restart")
+        return proc
+
+    def start_process(self, name: str) -> ManagedProcess:
+        proc = self.process(name)
+        self._control(proc, "start")
+        return proc
+
+    # ---- cluster state (etcd) backup and restore -----------------------------------------
+    def _kube_clients(self) -> list[ManagedProcess]:
+        """Processes holding Kubernetes watch caches, in start order: the apiserver and
+        controllers, and every component that requires kube (ESO, ...)."""
+        return [p for n, c in self.components.items()
+                if n == "kube" or "kube" in c.requires for p in c.processes()]
+
+    def restore_cluster_state(self, snapshot: Path | str, step: Events = _quiet) -> None:
+        """Replace the cluster state with an etcd snapshot, as the Kubernetes docs say to:
+        stop every apiserver client and the apiserver, restore etcd's data directory,
+        start etcd, then everything again (their caches are newer than the restored
+        state). The snapshot is checked first, so a bad file changes nothing."""
+        etcd = self.etcd
+        snap = Path(snapshot)
+        etcd.check_snapshot(snap)
+        clients = self._kube_clients()
+        with self.state.lock():
+            for proc in reversed(clients):
+                proc.stop(grace=5)
+            etcd.process("etcd").stop(grace=5)
+            step("apiserver, controllers and etcd stopped")
+            etcd.restore_data(snap)
+            step("etcd data restored from the snapshot")
+            for proc in [etcd.process("etcd"), *clients]:
+                proc.start()
+                self._record_process(proc)
+        step("etcd, apiserver and controllers started")
+
+    # ---- cluster add-ons ---------------------------------------------------------------
+    CRD_SETS = {"prometheus-operator": "prometheus-operator-crds"}
+
+    def install_crds(self, name: str, events: Events = _quiet) -> list[str]:
+        """Server-side apply a CRD set from the toolchain cache (never the internet)."""
+        from kubernetes.dynamic import DynamicClient
+
+        from harness.gitops import manifests
+
+        if name not in self.CRD_SETS:
+            raise HarnessError(f"unknown CRD set {name!r}; known: {', '.join(self.CRD_SETS)}")
+        tool = self.CRD_SETS[name]
+        files = [self.toolchain.file(tool, f) for f in self.toolchain.spec(tool).files]
+        docs = manifests.load(files)
+        dyn = DynamicClient(self.kube.api_client())
+        manifests.validate(docs, dyn)
+        manifests.apply(docs, dyn, events)
+        return [d.name for d in docs]
+
+    # ---- inspection --------------------------------------------------------------------
+    def endpoints(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for comp in self.components.values():
+            out.update(comp.endpoints())
+        return out
+
+    def status(self) -> dict[str, Any]:
+        record = EnvironmentRecord.load(self.state)
+        if record is None:
+            return {"state_dir": str(self.state.root), "status": "absent", "components": {}}
+        self._adopt(record)
+        self._build(record.components)
+        comps = {}
+        for name, comp in self.components.items():
+            procs = {}
+            for p in comp.processes():
+                procs[p.name] = {"pid": p.pid if p.running() else None,
+                                 "running": p.running(), "ready": p.ready(),
+                                 "log": str(p.spec.log_path)}
+            comps[name] = {"address": comp.address, "ready": all(
+                v["ready"] for v in procs.values()), "processes": procs}
+        return {"state_dir": str(self.state.root), "status": str(record.status),
+                "run_id": record.run_id, "profile": record.profile,
+                "kubeconfig": str(self.state.kubeconfig), "components": comps}
+
+    def diagnostics(self, log_lines: int = 20) -> str:
+        """Each process's health and its log tail (the caller redacts)."""
+        parts: list[str] = []
+        for name, comp in self.components.items():
+            for proc in comp.processes():
+                state = "ready" if proc.ready() else ("running, NOT ready" if proc.running()
+                                                      else "NOT running")
+                parts.append(f"== {name}/{proc.name}: {state} (pid {proc.pid})")
+            for pname, tail in comp.log_tails(log_lines).items():
+                parts.append(f"-- log tail {pname} --\n{tail}")
+        return "\n".join(parts)
+
+    def env_exports(self) -> str:
+        self._load()
+        lines = [f"export HERACLES_STATE_DIR={self.state.root}"]
+        if "kube" in self.components:
+            kubectl = self.toolchain.binary("kubernetes", "kubectl")
+            lines += [f"export KUBECONFIG={self.state.kubeconfig}",
+                      f"export HERACLES_KUBE_APISERVER={self.kube.address}",
+                      f"export PATH={kubectl.parent}:$PATH"]
+        if "etcd" in self.components:
+            lines.append(f"export ETCDCTL_ENDPOINTS={self.etcd.address}")
+        if "vault" in self.components:
+            vault = self.vault
+            bao = self.toolchain.binary("openbao", "bao")
+            # The token itself is never printed: the shell reads it from its 0600 file.
+            lines += [f"export VAULT_ADDR={vault.address} BAO_ADDR={vault.address}",
+                      f'export VAULT_TOKEN="$(cat {vault.root_token_file})"',
+                      'export BAO_TOKEN="$VAULT_TOKEN"',
+                      *([f"export VAULT_CACERT={vault.ctx.pki.ca_cert} "
+                         f"BAO_CACERT={vault.ctx.pki.ca_cert}"] if vault.tls else []),
+                      f"export PATH={bao.parent}:$PATH"]
+        for name, var in (("prometheus", "HERACLES_PROMETHEUS_URL"),
+                          ("alertmanager", "HERACLES_ALERTMANAGER_URL")):
+            if name in self.components:
+                lines.append(f"export {var}={self.component(name).address}")
+        if "git" in self.components:
+            lines.append(f"export HERACLES_GIT_URL={self.git.url()}")
+        return "\n".join(lines)
+
+    def rss_bytes(self) -> int:
+        return sum(p.rss_bytes() for c in self.components.values() for p in c.processes())

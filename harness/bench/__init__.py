@@ -1,0 +1,141 @@
+"""`harness bench`: the performance figures, each beside the floor it should be read
+against — etcd + kube-apiserver alone, started the way controller-runtime's envtest
+starts them (no controller-manager, no scheduler, no KWOK, ServiceAccount admission off).
+
+Figures are measured, never asserted: these machines are shared and noisy. Targets from
+the issues are reported next to each figure with whether this run met them.
+
+Layout: `figures` (the typed report and its JSON), `runners` (the measurements and the
+temporary environments they run in), `render` (the rich table); `run_bench` here decides
+which stack each measurement runs on and how often.
+"""
+
+from __future__ import annotations
+
+from harness.bench.figures import (
+    AlertTimeline,
+    BenchReport,
+    Better,
+    Figure,
+    Resilience,
+    StackStart,
+    percentile,
+)
+from harness.bench.render import render
+from harness.bench.runners import (
+    BENCH_TIME_SCALE,
+    ControlPlaneSample,
+    FloorSample,
+    Log,
+    MiB,
+    StackSample,
+    alert_timeline,
+    build_times,
+    byo_repo_figures,
+    control_plane_run,
+    envtest_floor,
+    floor_run,
+    gitops_figure,
+    gitops_latency,
+    kind_render_figure,
+    kind_render_seconds,
+    resilience_figures,
+    rotation_figure,
+    rotation_latency,
+    settled_rss_mib,
+    stack_sample,
+    temporary_environment,
+)
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+
+__all__ = [
+    "BENCH_TIME_SCALE", "AlertTimeline", "BenchReport", "Better", "ControlPlaneSample",
+    "Figure", "FloorSample", "Log", "MiB", "Resilience", "StackSample", "StackStart",
+    "alert_timeline", "build_times", "byo_repo_figures", "control_plane_run",
+    "envtest_floor", "floor_run", "gitops_figure", "gitops_latency", "kind_render_figure",
+    "kind_render_seconds", "percentile", "render", "resilience_figures", "rotation_figure",
+    "rotation_latency", "run_bench", "settled_rss_mib", "stack_sample", "temporary_environment",
+]
+
+GITOPS_COMMITS = 5
+
+
+def run_bench(settings: Settings, log: Log, repeat: int = 3,
+              rotations: int = 20) -> BenchReport:
+    """Measure everything `harness bench` reports. Each of `repeat` rounds starts the
+    control plane alone, the envtest floor and the dev platform (the latency figures run
+    on the first dev platform only); then the staging stack once, for the drills.
+    Environments are started one at a time, so no figure is measured next to another
+    stack's load."""
+    toolchain = Toolchain(settings.cache_dir)
+    control: list[ControlPlaneSample] = []
+    floors: list[FloorSample] = []
+    dev: list[StackSample] = []
+    rotation = rotation_figure([])
+    timeline = AlertTimeline()
+    gitops = gitops_figure([])
+    byo: list[Figure] = []
+    for i in range(repeat):
+        log(f"run {i + 1}/{repeat}: control plane start")
+        control.append(control_plane_run(settings, toolchain))
+        log(f"run {i + 1}/{repeat}: envtest floor (etcd + kube-apiserver)")
+        floors.append(floor_run(settings, toolchain))
+        log(f"run {i + 1}/{repeat}: dev platform (control plane, Vault, ESO, "
+            "Prometheus, Alertmanager, Toxiproxy, Git, Argo CD)")
+        with temporary_environment(settings, profile="dev", time_scale=BENCH_TIME_SCALE,
+                                   toolchain=toolchain) as env:
+            dev.append(stack_sample(env))
+            if i == 0 and rotations:
+                rotation = rotation_latency(env, rotations, log)
+            if i == 0:
+                timeline = alert_timeline(env, log)
+                gitops = gitops_latency(env, GITOPS_COMMITS, log)
+                byo = byo_repo_figures(env, log)
+
+    log("staging stack (3-node raft Vault with TLS, init + unseal, Service, ESO)")
+    with temporary_environment(settings, profile="staging", toolchain=toolchain) as env:
+        timings = dict(env.timings)
+        staging = StackStart(timings=timings, rss_mib=settled_rss_mib(env))
+        resilience = resilience_figures(env, repeat, log)
+    kind_render = kind_render_figure(settings, log)
+
+    floor_start = Figure("envtest_floor_start", "s", [f.start_s for f in floors])
+    floor_rss = Figure("envtest_floor_rss", "MiB", [f.rss_mib for f in floors])
+
+    def headline(name: str, values: list[float], floor: Figure,
+                 target: float | None) -> Figure:
+        """A headline figure, read against the same quantity of the envtest floor."""
+        return Figure(name, floor.unit, values, target=target, floor=floor.median)
+
+    breakdown_keys = control[0].breakdown if control else {}
+    return BenchReport(
+        profile=settings.profile,
+        repeat=repeat,
+        figures=(
+            headline("control_plane_start", [c.start_s for c in control], floor_start, 5.0),
+            headline("attach_reused_environment", [c.attach_s for c in control],
+                     floor_start, 1.0),
+            headline("total_rss_all_components", [c.rss_mib for c in control], floor_rss,
+                     None),
+            headline("dev_full_platform_start", [d.start_s for d in dev], floor_start, 10.0),
+            headline("dev_full_platform_rss", [d.rss_mib for d in dev], floor_rss, 2048.0),
+        ),
+        floor_start=floor_start,
+        floor_rss=floor_rss,
+        start_breakdown=tuple(Figure(k, "s", [c.breakdown[k] for c in control])
+                              for k in breakdown_keys),
+        staging=staging,
+        resilience=resilience,
+        alert_timeline=timeline,
+        argocd_ready=Figure("argocd_ready", "s", [d.argocd_s for d in dev],
+                            note="Argo CD ready (in the platform start)"),
+        gitops_commit_to_synced=gitops,
+        observability_start=Figure("prometheus_alertmanager_start", "s",
+                                   [d.observability_s for d in dev], target=1.0,
+                                   note="Prometheus + Alertmanager start"),
+        rotation=rotation,
+        byo_repo=tuple(byo),
+        kind_render=kind_render,
+        toolchain_build_seconds=build_times(toolchain),
+    )

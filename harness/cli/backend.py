@@ -1,0 +1,94 @@
+"""Other backends than the local processes: an existing cluster (`export-config`,
+`check`) and kind (`kind-plan`, `kind-up`, `kind-down`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.common import err, out, settings_from, show_event
+
+
+@click.group()
+def backend() -> None:
+    """Other backends: an existing cluster (endpoints file), kind (plan, render)."""
+
+
+@backend.command("export-config")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backend_export_config(ctx: click.Context, path: Path) -> None:
+    """Write an existing-backend config for the running local environment (kubeconfig,
+    Vault/Prometheus/Alertmanager/ESO-metrics endpoints, service map; the Vault token stays
+    in its 0600 file)."""
+    from harness.backends.existing import export_config
+    from harness.backends.local.environment import LocalEnvironment
+
+    export_config(LocalEnvironment(settings_from(ctx)).attach(), path)
+    err.print(f"wrote {path}; run the portable suites through it with: .venv/bin/pytest "
+              f"--harness-backend existing --harness-existing-config {path} -m portable")
+
+
+@backend.command("check")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backend_check(ctx: click.Context, config: Path) -> None:
+    """Connect to an existing cluster as the suites would, and say what can run there."""
+    from harness.backends import CAPABILITIES
+    from harness.backends.existing import ExistingConfig, ExistingEnvironment
+
+    plat = ExistingEnvironment(ExistingConfig.load(config), settings_from(ctx)).up()
+    out.print(f"existing backend {config}: cluster, ESO CRDs, Vault and token OK")
+    for cap in CAPABILITIES:
+        mark = "yes" if cap in plat.capabilities else "no "
+        out.print(f"  {mark}  {cap}", highlight=False)
+
+
+@backend.command("kind-plan")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None,
+              help="Write cluster.yaml, values/, rendered/ here (default: <state>/kind).")
+@click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Your Vault Helm values, merged into the Vault chart's.")
+@click.pass_context
+def backend_kind_plan(ctx: click.Context, out_dir: Path | None,
+                      vault_values: Path | None) -> None:
+    """Render and validate the kind backend offline (cluster config, chart values, helm
+    lint + template) and print the plan of steps `kind-up` would run."""
+    from harness.backends.kind import KindEnvironment
+
+    kind = KindEnvironment(settings_from(ctx, vault_values=vault_values))
+    rendered = kind.render(out_dir)
+    err.print(f"rendered into {rendered['dir']}: "
+              + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
+    err.print("images (must be in the local Docker: no registry is reachable):")
+    for img in rendered["images"]:
+        click.echo(f"  {img}")
+    err.print("plan:")
+    for i, step in enumerate(kind.plan(), 1):
+        click.echo(f"{i:2}. {step.name}\n      {step.describe()}")
+
+
+@backend.command("kind-up")
+@click.pass_context
+def backend_kind_up(ctx: click.Context) -> None:
+    """Create the kind cluster and install the platform, then run the suites with
+    `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
+    Exits 2 with the exact reason when Docker or an image is missing."""
+    from harness.backends.kind_session import start_detached
+
+    started = start_detached(settings_from(ctx), progress=show_event)
+    err.print(f"[green]kind cluster {started.name} up[/]; endpoints: {started.config} "
+              "(port-forwards run until `harness backend kind-down`)")
+
+
+@backend.command("kind-down")
+@click.pass_context
+def backend_kind_down(ctx: click.Context) -> None:
+    """Stop the port-forwards and delete the kind cluster `kind-up` created."""
+    from harness.backends.kind import KindEnvironment
+
+    kind = KindEnvironment.from_record(settings_from(ctx))
+    kind.down()
+    err.print(f"kind cluster {kind.name} deleted")

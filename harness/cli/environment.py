@@ -1,0 +1,108 @@
+"""The local environment's lifecycle: `harness up`, `down`, `status`, `env`.
+
+Library imports are inside the commands: `--help` and input errors must not pay for
+importing the Kubernetes client and every component.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.table import Table
+
+from harness.cli.common import components_option, err, out, settings_from, show_event
+from harness.settings import PROFILES
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
+
+
+@click.command()
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="Environment profile (default: dev, or $HERACLES_PROFILE).")
+@click.option("--components", "components", multiple=True,
+              help="Comma-separated components to run (default: the whole profile).")
+@click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
+              help="Divide alert for:, rule windows and scrape/evaluation intervals by N "
+                   "(default 1, or $HERACLES_TIME_SCALE).")
+@click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Your Vault Helm values: staging/prod run their server "
+              "config (server.ha.raft.config / ha.config / standalone.config, replicas).")
+@click.pass_context
+def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
+       time_scale: float | None, vault_values: Path | None) -> None:
+    """Bring the environment up, or attach to it if it is already running."""
+    from harness.backends.local.environment import bring_up, profile_chosen
+
+    settings = settings_from(ctx, profile=profile, time_scale=time_scale,
+                             vault_values=vault_values.resolve() if vault_values else None)
+    platform = bring_up(settings, components_option(components),
+                        keep_running_profile=not profile_chosen(profile), events=show_event)
+    err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
+    _print_values_report(platform)
+    click.echo(platform.env_exports())
+
+
+def _print_values_report(platform: LocalEnvironment) -> None:
+    """Say how the user's Vault values were used: ignored by the dev profile, or the
+    mode/replicas/storage they produced and what had to be adapted."""
+    vault = platform.vault if "vault" in platform.components else None
+    if platform.settings.vault_values and vault is not None and not vault.ha:
+        err.print(f"Vault values {platform.settings.vault_values} not used: the "
+                  f"{platform.settings.profile} profile runs the dev server (staging/prod "
+                  "run your server config)")
+    vv = vault.values if vault is not None else None
+    if vv is not None:
+        err.print(f"Vault from {vv.source}: {vv.mode}, {vv.replicas} replica(s), "
+                  f"storage {vv.storage}")
+        for f in vv.findings:
+            err.print(f"  {f.line()}", highlight=False, markup=False)
+
+
+@click.command()
+@click.option("--purge", is_flag=True, help="Also delete the state directory (data, logs).")
+@click.pass_context
+def down(ctx: click.Context, purge: bool) -> None:
+    """Stop every process of the environment (SIGTERM, then SIGKILL after a grace)."""
+    from harness.backends.local.environment import LocalEnvironment
+
+    LocalEnvironment(settings_from(ctx)).down(purge=purge, events=show_event)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Each component: pid, address, ready."""
+    from harness.backends.local.environment import LocalEnvironment
+
+    st = LocalEnvironment(settings_from(ctx)).status()
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    out.print(f"state dir: {st['state_dir']}  status: {st['status']}  "
+              f"profile: {st.get('profile')}", highlight=False)
+    table = Table()
+    for col in ("component", "process", "pid", "ready", "address"):
+        table.add_column(col)
+    for name, comp in st["components"].items():
+        for pname, p in comp["processes"].items():
+            table.add_row(name, pname, str(p["pid"] or "-"),
+                          "[green]yes[/]" if p["ready"] else "[red]no[/]", comp["address"])
+    out.print(table)
+    if st["status"] == "up" and not all(c["ready"] for c in st["components"].values()):
+        sys.exit(1)
+
+
+@click.command()
+@click.pass_context
+def env(ctx: click.Context) -> None:
+    """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
+    from harness.backends.local.environment import LocalEnvironment
+
+    click.echo(LocalEnvironment(settings_from(ctx)).env_exports())
+

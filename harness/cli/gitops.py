@@ -1,0 +1,80 @@
+"""Argo CD and the platform repository: `harness gitops bootstrap`, `harness git url`,
+`harness git clone`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from harness.cli.common import err, out, settings_from
+from harness.errors import HarnessError
+from harness.runtime.redact import redact
+
+
+@click.group("git")
+def git_group() -> None:
+    """The platform repository on the harness's Git server (smart HTTP, 127.0.0.1)."""
+
+
+def _git_server(ctx: click.Context) -> Any:
+    """The Git server component of the running environment (refuses when none runs)."""
+    from harness.backends.local.environment import LocalEnvironment
+
+    return LocalEnvironment(settings_from(ctx)).attach().git
+
+
+@git_group.command("url")
+@click.pass_context
+def git_url(ctx: click.Context) -> None:
+    """Print the platform repository's URL (what Argo CD pulls)."""
+    click.echo(_git_server(ctx).url())
+
+
+@git_group.command("clone")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--branch", default="dev", show_default=True)
+@click.pass_context
+def git_clone(ctx: click.Context, directory: Path, branch: str) -> None:
+    """Clone the platform repository to DIRECTORY: edit, commit, `git push` — Argo CD
+    syncs the environment's branch (dev, staging, main)."""
+    from harness.clients.git import Workspace
+
+    if directory.exists() and any(directory.iterdir()):
+        raise HarnessError(f"{directory} exists and is not empty")
+    ws = Workspace(_git_server(ctx).url(), directory, branch)
+    err.print(f"cloned {ws.url} ({branch}) into {directory}")
+
+
+@click.group()
+def gitops() -> None:
+    """Argo CD and the platform repository."""
+
+
+@gitops.command("bootstrap")
+@click.option("--env", "env_name", type=click.Choice(["dev", "staging", "prod"]),
+              default=None, help="Which argocd/<env>/app-of-apps.yaml (default: the profile).")
+@click.option("--timeout", type=float, default=180.0, show_default=True)
+@click.pass_context
+def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -> None:
+    """Apply the app-of-apps and wait until every Application is Synced and Healthy
+    (exit 1 naming those that are not, with their errors)."""
+    from harness.backends.local.environment import LocalEnvironment
+    from harness.gitops.deploy import bootstrap
+    from harness.wait import WaitTimeout
+
+    platform = LocalEnvironment(settings_from(ctx)).attach()
+    try:
+        done = bootstrap(platform, env_name, timeout, log=err.print)
+    except WaitTimeout as exc:
+        err.print(f"[red]not every Application is Synced/Healthy:[/] {redact(str(exc))}",
+                  highlight=False)
+        sys.exit(1)
+    table = Table("Application", "sync", "health", "revision")
+    for name, st in done.applications.items():
+        table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
+    out.print(table)
+    err.print(f"every Application Synced and Healthy in {done.seconds:.1f}s")

@@ -1,0 +1,181 @@
+"""Helpers that read like the runbook: apply an ExternalSecret, force-sync it, read the
+Secret it produces, judge its status. Used by the `eso` fixture and the drills."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+
+from harness.gitops import manifests
+from harness.wait import Hopeless, eventually
+
+if TYPE_CHECKING:
+    from harness.backends.base import Environment
+    from harness.clients.kube import KubeClient
+    from harness.clients.vault import VaultAdmin
+
+GROUP = "external-secrets.io"
+
+
+def make_test_store(vault: VaultAdmin, eso: ExternalSecretsClient,
+                    namespace: str) -> dict[str, str]:
+    """SecretStore `vault` in `namespace` reading secret/<namespace>/* only: its own
+    ServiceAccount (a namespaced store may only use one of its namespace), policy and
+    kubernetes-auth role. Returns the names, for scenarios that break or restore them."""
+    name = f"t-{namespace}"
+    eso.kube.core.create_namespaced_service_account(namespace, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="vault-reader")))
+    vault.write_policy(name, f'path "secret/data/{namespace}/*" {{\n'
+                             '  capabilities = ["read"]\n}\n')
+    vault.write_kubernetes_role(name, "vault-reader", namespace, [name])
+    eso.apply_object({
+        "apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {
+            "server": "http://vault.vault.svc.cluster.local:8200", "path": "secret",
+            "version": "v2", "auth": {"kubernetes": {
+                "mountPath": "kubernetes", "role": name,
+                "serviceAccountRef": {"name": "vault-reader"}}}}}},
+    }, namespace)
+    return {"store": "vault", "prefix": namespace, "role": name, "policy": name}
+
+
+def set_store_access(vault: VaultAdmin, store: dict[str, str], allowed: bool) -> None:
+    """Grant (the store's own paths) or revoke (nothing readable) a test store's policy —
+    spec troubleshooting #2, "policy"."""
+    path = f"secret/data/{store['prefix']}/*" if allowed else "secret/data/nothing/*"
+    vault.write_policy(store["policy"], f'path "{path}" {{\n  capabilities = ["read"]\n}}\n')
+
+
+class ExternalSecretsClient:
+    """The ESO side of a scenario, bound to one environment."""
+
+    def __init__(self, env: Environment, kube: KubeClient) -> None:
+        self.env = env
+        self.kube = kube
+        self.dyn = DynamicClient(kube.api_client)
+
+    # ---- applying ------------------------------------------------------------------------
+    def apply(self, path: Path | str, namespace: str | None = None,
+              mutate: Callable[[dict], None] | None = None) -> list[manifests.Document]:
+        """Apply a fixture file (validated, service-mapped), optionally into a namespace."""
+        docs = manifests.load([Path(path)])
+        for d in docs:
+            if namespace and d.kind not in ("ClusterSecretStore", "Namespace"):
+                d.obj.setdefault("metadata", {})["namespace"] = namespace
+            if mutate:
+                mutate(d.obj)
+        manifests.validate(docs, self.dyn)
+        local = manifests.rewrite(docs, self.env.service_map())
+        manifests.apply(local, self.dyn)
+        return local
+
+    def apply_object(self, obj: dict, namespace: str | None) -> None:
+        """Apply one object (into `namespace`, unless None: cluster-scoped)."""
+        body = copy.deepcopy(obj)
+        if namespace:
+            body.setdefault("metadata", {})["namespace"] = namespace
+        doc = manifests.Document("<test>", 1, body)
+        manifests.validate([doc], self.dyn)
+        manifests.apply(manifests.rewrite([doc], self.env.service_map()), self.dyn)
+
+    # ---- reading -------------------------------------------------------------------------
+    def get(self, namespace: str, name: str, version: str = "v1beta1") -> dict[str, Any]:
+        obj = self.kube.custom.get_namespaced_custom_object(
+            GROUP, version, namespace, "externalsecrets", name)
+        if not isinstance(obj, dict):
+            raise TypeError(f"ExternalSecret {namespace}/{name}: unexpected {type(obj)}")
+        return obj
+
+    def condition(self, namespace: str, name: str) -> dict | None:
+        conds = self.get(namespace, name).get("status", {}).get("conditions", [])
+        ready = [c for c in conds if c.get("type") == "Ready"]
+        return ready[0] if ready else None
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            sec = self.kube.core.read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return (self.secret_data(namespace, name) or {}).get(key)
+
+    # ---- waiting -------------------------------------------------------------------------
+    def wait_synced(self, namespace: str, name: str, timeout: float = 30) -> dict:
+        """Ready=True/SecretSynced; a SecretSyncedError is not hopeless at once (ESO
+        retries), but its message is what the timeout reports."""
+
+        def synced() -> dict:
+            cond = self.condition(namespace, name)
+            if cond and cond.get("status") == "True" and cond.get("reason") == "SecretSynced":
+                return cond
+            raise AssertionError(f"Ready condition is {cond}")
+
+        return eventually(synced, timeout=timeout,
+                          description=f"ExternalSecret {namespace}/{name} SecretSynced")
+
+    def wait_error(self, namespace: str, name: str, timeout: float = 30) -> dict:
+        def failed() -> dict:
+            cond = self.condition(namespace, name)
+            if cond and cond.get("status") == "False":
+                return cond
+            raise AssertionError(f"Ready condition is {cond}")
+
+        return eventually(failed, timeout=timeout,
+                          description=f"ExternalSecret {namespace}/{name} reports an error")
+
+    def wait_value(self, namespace: str, name: str, key: str, expected: str,
+                   timeout: float = 30) -> float:
+        """Seconds until Secret[key] == expected."""
+        t0 = time.monotonic()
+
+        def arrived() -> bool:
+            value = self.secret_value(namespace, name, key)
+            if value == expected:
+                return True
+            raise AssertionError(f"{name}[{key}] not the expected value yet")
+
+        eventually(arrived, timeout=timeout, interval=0.05,
+                   description=f"Secret {namespace}/{name}[{key}] updated")
+        return time.monotonic() - t0
+
+    # ---- the runbook ---------------------------------------------------------------------
+    def force_sync(self, namespace: str, name: str) -> None:
+        """`kubectl annotate externalsecret <name> -n <ns> force-sync="$(date +%s)"`."""
+        self.kube.kubectl("annotate", "externalsecret", name, "-n", namespace,
+                          f"force-sync={time.time_ns()}", "--overwrite")
+
+    def events(self, namespace: str, name: str) -> list[str]:
+        evs = self.kube.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}").items
+        return [f"{e.reason}: {e.message}" for e in evs]
+
+    def metric(self, metric: str, /, **labels: str) -> float:
+        """Sum of an ESO metric's samples matching labels (from its /metrics)."""
+        from harness.runtime.probes import http_get
+
+        total = 0.0
+        for address in self.env.eso_metrics_addresses:
+            try:
+                status, body = http_get(address)
+            except OSError:
+                continue  # a replica that is down (killed by a fault) has no metrics
+            if status != 200:
+                raise Hopeless(f"ESO metrics endpoint {address} answered {status}")
+            for line in body.decode().splitlines():
+                if not line.startswith(metric + "{") and not line.startswith(metric + " "):
+                    continue
+                if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
+        return total

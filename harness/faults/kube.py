@@ -1,0 +1,76 @@
+"""Faults as Kubernetes operations, for clusters where Vault and ESO are pods (kind, an
+existing cluster): delete a Vault pod (its StatefulSet brings it back), scale the ESO
+Deployment. Which pods and Deployment is the backend's config (`faults:`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.wait import eventually
+
+
+class KubeFaults:
+    """Faults as Kubernetes operations, for clusters where Vault and ESO are pods: delete
+    a Vault pod (its StatefulSet brings it back), scale the ESO Deployment. Everything is
+    undone at teardown (replicas restored)."""
+
+    def __init__(self, kube: Any, faults: dict[str, dict[str, str]]) -> None:
+        self.kube = kube
+        self.faults = faults
+        self._replicas: dict[tuple[str, str], int] = {}
+
+    def vault_pods(self) -> list[Any]:
+        sel = self.faults["vault_pods"]
+        pods = self.kube.core.list_namespaced_pod(sel["namespace"],
+                                                  label_selector=sel["selector"]).items
+        return sorted(pods, key=lambda p: p.metadata.name)
+
+    def delete_vault_pod(self, name: str | None = None, grace_seconds: int = 0) -> str:
+        """Delete one Vault pod (the first, or `name`): a node crash, as the cluster sees
+        it. Returns the deleted pod's uid."""
+        pods = self.vault_pods()
+        if not pods:
+            raise HarnessError(f"no Vault pod matches {self.faults['vault_pods']}")
+        pod = next((p for p in pods if p.metadata.name == name), pods[0]) if name else pods[0]
+        self.kube.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
+                                             grace_period_seconds=grace_seconds)
+        return str(pod.metadata.uid)
+
+    def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
+        ns = self.faults["vault_pods"]["namespace"]
+
+        def replaced() -> bool:
+            pods = [p for p in self.vault_pods() if p.metadata.name == name
+                    or p.metadata.uid != old_uid]
+            return any(p.metadata.uid != old_uid and p.status.phase == "Running"
+                       for p in pods)
+
+        eventually(replaced, timeout=timeout,
+                   description=f"a Vault pod in {ns} replaces {name}")
+
+    def scale_eso(self, replicas: int) -> None:
+        dep = self.faults["eso_deployment"]
+        key = (dep["namespace"], dep["name"])
+        current = self.kube.apps.read_namespaced_deployment_scale(dep["name"],
+                                                                  dep["namespace"])
+        self._replicas.setdefault(key, int(current.spec.replicas or 0))
+        self.kube.apps.patch_namespaced_deployment_scale(
+            dep["name"], dep["namespace"], {"spec": {"replicas": replicas}})
+
+    @contextmanager
+    def eso_down(self) -> Iterator[None]:
+        """ESO scaled to 0 for the duration (its Pods gone), then back."""
+        self.scale_eso(0)
+        try:
+            yield
+        finally:
+            self.undo_all()
+
+    def undo_all(self) -> None:
+        for (ns, name), replicas in self._replicas.items():
+            self.kube.apps.patch_namespaced_deployment_scale(
+                name, ns, {"spec": {"replicas": replicas}})
+        self._replicas.clear()

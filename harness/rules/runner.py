@@ -1,0 +1,64 @@
+"""`harness rules check` and `harness rules test` as library calls: which rules (the
+given files, else the fixtures' observability rules), against what (the live metric
+names of the running Prometheus, or promtool from the toolchain), with what result.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.rules import (
+    RuleTestResult,
+    Verdict,
+    check_rules,
+    load_rules,
+    run_promtool_tests,
+)
+from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.backends.local.environment import LocalEnvironment
+
+
+def rule_paths(settings: Settings, files: list[Path] | None = None) -> list[Path]:
+    """The files asked for, or the platform's own rules (fixtures/observability) so a
+    bare `harness rules check` checks what the environment loaded."""
+    return list(files) if files else [settings.fixtures_dir / "observability"]
+
+
+@dataclass
+class LiveCheck:
+    """Verdicts of every rule against the metrics the environment really exposes."""
+
+    verdicts: list[Verdict]
+    live_metrics: int  # how many metric names the scraped targets expose
+    time_scale: float  # of the environment: its live `for:` is the written one / scale
+
+    @property
+    def dead(self) -> bool:
+        """A rule references a metric no target exposes: it can never fire."""
+        return any(v.status == "dead" for v in self.verdicts)
+
+
+def check_live(platform: LocalEnvironment, files: list[Path] | None = None) -> LiveCheck:
+    """Check rules (see `rule_paths`) against the live metric names of the running
+    environment's Prometheus."""
+    prom = platform.prometheus()
+    live = prom.live_metric_names()
+    verdicts = check_rules(load_rules(rule_paths(platform.settings, files)), live)
+    return LiveCheck(verdicts=verdicts, live_metrics=len(live),
+                     time_scale=platform.settings.time_scale)
+
+
+def run_unit_tests(settings: Settings, files: list[Path] | None = None) -> list[RuleTestResult]:
+    """Generate a promtool test per threshold alert proving its exact `for:` (real scale,
+    no environment needed) and run them with the toolchain's promtool."""
+    from harness.toolchain import Toolchain
+
+    promtool = str(Toolchain(settings.cache_dir).binary("prometheus", "promtool"))
+    with tempfile.TemporaryDirectory(prefix="heracles-promtool-") as tmp:
+        return run_promtool_tests(load_rules(rule_paths(settings, files)), Path(tmp),
+                                  promtool)

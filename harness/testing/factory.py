@@ -1,0 +1,78 @@
+"""Environments a suite starts for itself: another profile, other components, a second
+environment beside the session's. Each gets a temporary state directory and its own run
+id, and is torn down when its `with` block ends — or at the end of the session, at the
+latest, whatever a suite forgot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends.local.environment import LocalEnvironment
+from harness.settings import Settings, parse_components
+
+
+def settings_from_options(config: pytest.Config, tmp_factory: pytest.TempPathFactory,
+                          state_dir: Path | None = None) -> Settings:
+    """Settings from the session's --harness-* options (profile, time scale, components,
+    Vault values) and the environment variables they default to."""
+    profile = config.getoption("--harness-profile") or os.environ.get("HERACLES_PROFILE", "dev")
+    state = state_dir or config.getoption("--harness-state-dir")
+    if state is None:
+        if config.getoption("--harness-reuse"):
+            state = str(Settings(profile=profile).state_dir.parent / f"pytest-{profile}")
+        else:
+            state = str(tmp_factory.mktemp("heracles-state"))
+    comps = config.getoption("--harness-components")
+    scale = config.getoption("--harness-time-scale") or float(
+        os.environ.get("HERACLES_TIME_SCALE") or 60)
+    values = config.getoption("--harness-vault-values")
+    base = Settings(profile=profile, state_dir=Path(state), time_scale=scale,
+                    components=parse_components(comps) if comps else None)
+    return base.with_(vault_values=Path(values).resolve() if values else None)
+
+
+class EnvironmentFactory:
+    """What the `environment_factory` fixture hands out."""
+
+    def __init__(self, config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> None:
+        self._config = config
+        self._tmp = tmp_factory
+        self._running: list[LocalEnvironment] = []
+
+    def settings(self, name: str = "env", **overrides: Any) -> Settings:
+        """The session's settings with a fresh state directory and `overrides`
+        (profile=..., components=(...), vault_values=Path, ...)."""
+        base = settings_from_options(self._config, self._tmp, self._tmp.mktemp(name))
+        return base.with_(**overrides) if overrides else base
+
+    def up(self, name: str = "env", **overrides: Any) -> LocalEnvironment:
+        """A local environment started now; down() it yourself or let the session do it."""
+        env = LocalEnvironment(self.settings(name, **overrides))
+        self._running.append(env)
+        env.up(mode="session")
+        return env
+
+    @contextmanager
+    def environment(self, name: str = "env", **overrides: Any) -> Iterator[LocalEnvironment]:
+        """A local environment for the `with` block: up on entry, down on exit."""
+        env = self.up(name, **overrides)
+        try:
+            yield env
+        finally:
+            self.down(env)
+
+    def down(self, env: LocalEnvironment) -> None:
+        if env in self._running:
+            self._running.remove(env)
+        env.down()
+
+    def close(self) -> None:
+        """Session end: whatever is still up goes down."""
+        while self._running:
+            self.down(self._running[-1])
