@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from harness.backends.docker import PrivateDockerd
 from harness.backends.kind import KindEnvironment
+from harness.backends.kind.docker import PrivateDockerd
 from harness.errors import HarnessError
 
 from .helpers import run_suite
@@ -20,7 +20,7 @@ from .helpers import run_suite
 
 @pytest.fixture(scope="module")
 def docker(platform):
-    """A Docker daemon of our own, with no network to reach (see backends/docker.py)."""
+    """A Docker daemon of our own, with no network to reach (see backends/kind/docker.py)."""
     tc = platform.toolchain
     try:
         daemon = PrivateDockerd(str(tc.binary("docker", "dockerd")),

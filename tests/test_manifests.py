@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gitops.manifests import ManifestError, load, rewrite
+from harness.clients.manifests import ManifestError, load, rewrite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitops" / "secrets"
 

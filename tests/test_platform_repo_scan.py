@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gitops.manifests import ManifestError
+from harness.clients.manifests import ManifestError
 from harness.gitops.platform_repo import application_plan, placeholder_seed, remote_refs, scan
 from harness.settings import Settings
 from harness.toolchain import Toolchain

@@ -76,7 +76,7 @@ def backend_kind_up(ctx: click.Context) -> None:
     """Create the kind cluster and install the platform, then run the suites with
     `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
     Exits 2 with the exact reason when Docker or an image is missing."""
-    from harness.backends.kind_session import start_detached
+    from harness.backends.kind.session import start_detached
 
     started = start_detached(settings_from(ctx), progress=show_event)
     err.print(f"[green]kind cluster {started.name} up[/]; endpoints: {started.config} "

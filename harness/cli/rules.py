@@ -44,7 +44,7 @@ def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> N
     from harness.rules.runner import check_live
 
     platform = LocalEnvironment(settings_from(ctx)).attach()
-    check = check_live(platform, list(files))
+    check = check_live(platform.prometheus(), platform.settings, list(files))
     verdicts = check.verdicts
     if as_json:
         click.echo(json.dumps([_verdict_json(v) for v in verdicts], indent=2))

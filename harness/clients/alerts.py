@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from harness.wait import eventually
+
+
+class Notifications(Protocol):
+    """Where delivered notifications are read (the local Alertmanager component's
+    receiver file)."""
+
+    def notifications(self) -> list[dict[str, Any]]: ...
 
 
 class ReceivedAlerts:
     """Notifications received since this object was made (earlier ones are history)."""
 
-    def __init__(self, alertmanager: Any) -> None:
+    def __init__(self, alertmanager: Notifications) -> None:
         self.alertmanager = alertmanager
         self.since = time.time()
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import ApiException
 
 from harness.wait import eventually
+
+if TYPE_CHECKING:
+    from harness.clients.kube import KubeClient
 
 NAMESPACE = "argocd"
 
@@ -17,16 +20,14 @@ NAMESPACE = "argocd"
 class Applications:
     """Argo CD Applications in the argocd namespace."""
 
-    def __init__(self, kube: Any) -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
 
     def get(self, name: str) -> dict[str, Any]:
-        return dict(self.kube.custom.get_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", NAMESPACE, "applications", name))
+        return self.kube.get_custom("argoproj.io", "v1alpha1", NAMESPACE, "applications", name)
 
     def names(self) -> list[str]:
-        items = self.kube.custom.list_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", NAMESPACE, "applications")["items"]
+        items = self.kube.list_custom("argoproj.io", "v1alpha1", NAMESPACE, "applications")
         return sorted(i["metadata"]["name"] for i in items)
 
     def state(self, name: str) -> dict[str, Any]:

@@ -8,20 +8,29 @@ import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
-from harness.gitops import manifests
+from harness.clients import manifests
 from harness.wait import Hopeless, eventually
 
 if TYPE_CHECKING:
-    from harness.backends.base import Environment
     from harness.clients.kube import KubeClient
     from harness.clients.vault import VaultAdmin
 
 GROUP = "external-secrets.io"
+
+
+class ClusterView(Protocol):
+    """What the ESO client needs of an Environment: where in-cluster addresses lead, and
+    where the controllers' metrics are."""
+
+    def service_map(self) -> dict[str, str]: ...
+
+    @property
+    def eso_metrics_addresses(self) -> list[str]: ...
 
 
 def make_test_store(vault: VaultAdmin, eso: ExternalSecretsClient,
@@ -57,7 +66,7 @@ def set_store_access(vault: VaultAdmin, store: dict[str, str], allowed: bool) ->
 class ExternalSecretsClient:
     """The ESO side of a scenario, bound to one environment."""
 
-    def __init__(self, env: Environment, kube: KubeClient) -> None:
+    def __init__(self, env: ClusterView, kube: KubeClient) -> None:
         self.env = env
         self.kube = kube
         self.dyn = DynamicClient(kube.api_client)
@@ -88,11 +97,7 @@ class ExternalSecretsClient:
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, namespace: str, name: str, version: str = "v1beta1") -> dict[str, Any]:
-        obj = self.kube.custom.get_namespaced_custom_object(
-            GROUP, version, namespace, "externalsecrets", name)
-        if not isinstance(obj, dict):
-            raise TypeError(f"ExternalSecret {namespace}/{name}: unexpected {type(obj)}")
-        return obj
+        return self.kube.get_custom(GROUP, version, namespace, "externalsecrets", name)
 
     def condition(self, namespace: str, name: str) -> dict | None:
         conds = self.get(namespace, name).get("status", {}).get("conditions", [])

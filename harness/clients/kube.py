@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 from kubernetes import client, config
 
@@ -40,6 +41,21 @@ class KubeClient:
     @cached_property
     def coordination(self) -> client.CoordinationV1Api:
         return client.CoordinationV1Api(self.api_client)
+
+    def get_custom(self, group: str, version: str, namespace: str, plural: str,
+                   name: str) -> dict[str, Any]:
+        """One namespaced custom object (ExternalSecret, Application...) as a dict."""
+        obj = self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+        if not isinstance(obj, dict):
+            raise TypeError(f"{plural} {namespace}/{name}: unexpected {type(obj).__name__}")
+        return obj
+
+    def list_custom(self, group: str, version: str, namespace: str,
+                    plural: str) -> list[dict[str, Any]]:
+        listed = self.custom.list_namespaced_custom_object(group, version, namespace, plural)
+        if not isinstance(listed, dict):
+            raise TypeError(f"{plural} in {namespace}: unexpected {type(listed).__name__}")
+        return list(listed.get("items", []))
 
     @staticmethod
     def absent(read: Callable[..., object], *args: str) -> bool:

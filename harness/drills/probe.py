@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
-from harness.backends.local.components.vault import Vault
 from harness.clients.eso import ExternalSecretsClient
-from harness.clients.kube import KubeClient
 from harness.wait import eventually
 
 if TYPE_CHECKING:
@@ -39,9 +37,7 @@ class Probe:
     def __init__(self, platform: LocalEnvironment) -> None:
         self.platform = platform
         self.vault = platform.vault
-        assert isinstance(self.vault, Vault)
-        self.kube = KubeClient(platform.kubeconfig,
-                               str(platform.toolchain.binary("kubernetes", "kubectl")))
+        self.kube = platform.kube_client()
         self.eso = ExternalSecretsClient(platform, self.kube)
         self.written: dict[str, str] = {}  # key -> digest of the last value written
 

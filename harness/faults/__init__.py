@@ -11,33 +11,24 @@ one object (`faults.kill("vault-0")`, `with faults.latency("vault", 500): ...`).
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
-from harness.faults.process import ProcessFaults
-
-if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
-    from harness.faults.network import NetworkFaults
+from harness.faults.network import NetworkFaults, ToxicProxy
+from harness.faults.process import ProcessFaults, ProcessHost
 
 
 class LocalFaults(ProcessFaults):
     """Process faults, plus network faults when the environment runs Toxiproxy."""
 
-    def __init__(self, env: LocalEnvironment) -> None:
+    def __init__(self, env: ProcessHost, proxy: ToxicProxy | None = None) -> None:
         super().__init__(env)
-        self._net: NetworkFaults | None = None
+        self._net = NetworkFaults(proxy) if proxy is not None else None
 
     @property
     def network(self) -> NetworkFaults:
         if self._net is None:
-            from harness.backends.local.components.toxiproxy import Toxiproxy
-            from harness.faults.network import NetworkFaults
-
-            proxy = self.env.component("netfault")
-            if not isinstance(proxy, Toxiproxy):
-                raise HarnessError("network faults need the netfault component (Toxiproxy)")
-            self._net = NetworkFaults(proxy)
+            raise HarnessError("network faults need the netfault component (Toxiproxy): "
+                               "this environment runs without it")
         return self._net
 
     def latency(self, target: str, ms: int,
@@ -55,9 +46,10 @@ class LocalFaults(ProcessFaults):
 
     def undo_all(self) -> None:
         """Teardown: every network fault off, every paused process resumed."""
-        if "netfault" in self.env.components:
-            self.network.reset()
+        if self._net is not None:
+            self._net.reset()
         self.resume_all()
 
 
-__all__ = ["LocalFaults", "ProcessFaults"]
+__all__ = ["LocalFaults", "NetworkFaults", "ProcessFaults", "ProcessHost",
+           "ToxicProxy"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.wait import eventually
+
+if TYPE_CHECKING:
+    from harness.clients.kube import KubeClient
 
 
 class KubeFaults:
@@ -17,7 +20,7 @@ class KubeFaults:
     a Vault pod (its StatefulSet brings it back), scale the ESO Deployment. Everything is
     undone at teardown (replicas restored)."""
 
-    def __init__(self, kube: Any, faults: dict[str, dict[str, str]]) -> None:
+    def __init__(self, kube: KubeClient, faults: dict[str, dict[str, str]]) -> None:
         self.kube = kube
         self.faults = faults
         self._replicas: dict[tuple[str, str], int] = {}
@@ -56,7 +59,7 @@ class KubeFaults:
         key = (dep["namespace"], dep["name"])
         current = self.kube.apps.read_namespaced_deployment_scale(dep["name"],
                                                                   dep["namespace"])
-        self._replicas.setdefault(key, int(current.spec.replicas or 0))
+        self._replicas.setdefault(key, int(current.spec.replicas or 0) if current.spec else 0)
         self.kube.apps.patch_namespaced_deployment_scale(
             dep["name"], dep["namespace"], {"spec": {"replicas": replicas}})
 

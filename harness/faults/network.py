@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from harness.backends.local.components.toxiproxy import Toxiproxy
+
+class ToxicProxy(Protocol):
+    """Toxiproxy's API as the local backend's `netfault` component offers it."""
+
+    def add_toxic(self, proxy: str, name: str, kind: str, attributes: dict[str, Any],
+                  stream: str = ...) -> None: ...
+
+    def remove_toxic(self, proxy: str, name: str) -> None: ...
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None: ...
+
+    def reset(self) -> None: ...
 
 
 class NetworkFaults:
-    def __init__(self, proxy: Toxiproxy) -> None:
+    def __init__(self, proxy: ToxicProxy) -> None:
         self.net = proxy
 
     @contextmanager

@@ -4,16 +4,27 @@ environment, so the state file follows every pid."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
+from harness.runtime.process import ManagedProcess
+
+
+class ProcessHost(Protocol):
+    """What process faults need of an environment (the local backend's)."""
+
+    def process(self, name: str) -> ManagedProcess: ...
+
+    def start_process(self, name: str) -> ManagedProcess: ...
+
+    def restart_process(self, name: str) -> ManagedProcess: ...
+
+    def all_processes(self) -> Iterable[ManagedProcess]: ...
 
 
 class ProcessFaults:
-    def __init__(self, env: LocalEnvironment) -> None:
+    def __init__(self, env: ProcessHost) -> None:
         self.env = env
 
     def kill(self, process: str) -> None:
@@ -45,7 +56,6 @@ class ProcessFaults:
 
     def resume_all(self) -> None:
         """Every paused process of the environment resumed."""
-        for comp in self.env.components.values():
-            for proc in comp.processes():
-                if proc.running():
-                    proc.resume()
+        for proc in self.env.all_processes():
+            if proc.running():
+                proc.resume()

@@ -30,7 +30,7 @@ def apply_manifests(platform: Environment, paths: list[Path], log: Log = _quiet)
     Returns how many objects were applied."""
     from kubernetes.dynamic import DynamicClient
 
-    from harness.gitops import manifests
+    from harness.clients import manifests
 
     dyn = DynamicClient(platform.kube_client().api_client)
     docs = manifests.apply_paths(paths, dyn, platform.service_map(), log=log)
@@ -44,9 +44,8 @@ def wait_synced(platform: Environment, apps: dict[str, Any], timeout: float,
     not required: payload may legitimately be degraded). Returns "name: why" for each
     that is not — including those the harness could not serve — empty when all are."""
     from harness.clients.argocd import Applications
-    from harness.clients.kube import KubeClient
 
-    argo = Applications(KubeClient(platform.kubeconfig, platform.kubectl))
+    argo = Applications(platform.kube_client())
     failed = []
     for name in apps["expected"]:
         if name in apps.get("unservable", {}):
@@ -83,10 +82,9 @@ def bootstrap(platform: Environment, env: str | None = None, timeout: float = 18
     Raises WaitTimeout naming what is not Synced/Healthy (with its errors)."""
     from harness.clients.argocd import Applications
     from harness.clients.eso import ExternalSecretsClient
-    from harness.clients.kube import KubeClient
 
     path = app_of_apps_path(platform, env)
-    kube = KubeClient(platform.kubeconfig, platform.kubectl)
+    kube = platform.kube_client()
     ExternalSecretsClient(platform, kube).apply(path)
     log(f"applied {path}")
     apps = Applications(kube)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from harness.clients import manifests
+from harness.clients.manifests import Document, ManifestError
 from harness.errors import HarnessError
-from harness.gitops import manifests
-from harness.gitops.manifests import Document, ManifestError
 
 if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment

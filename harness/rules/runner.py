@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from harness.rules import (
     RuleTestResult,
@@ -19,8 +19,11 @@ from harness.rules import (
 )
 from harness.settings import Settings
 
-if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
+
+class LiveMetrics(Protocol):
+    """What the check needs of a running Prometheus (any backend's)."""
+
+    def live_metric_names(self) -> set[str]: ...
 
 
 def rule_paths(settings: Settings, files: list[Path] | None = None) -> list[Path]:
@@ -43,14 +46,14 @@ class LiveCheck:
         return any(v.status == "dead" for v in self.verdicts)
 
 
-def check_live(platform: LocalEnvironment, files: list[Path] | None = None) -> LiveCheck:
+def check_live(prometheus: LiveMetrics, settings: Settings,
+               files: list[Path] | None = None) -> LiveCheck:
     """Check rules (see `rule_paths`) against the live metric names of the running
-    environment's Prometheus."""
-    prom = platform.prometheus()
-    live = prom.live_metric_names()
-    verdicts = check_rules(load_rules(rule_paths(platform.settings, files)), live)
+    environment's Prometheus; `settings` are the environment's (its time scale)."""
+    live = prometheus.live_metric_names()
+    verdicts = check_rules(load_rules(rule_paths(settings, files)), live)
     return LiveCheck(verdicts=verdicts, live_metrics=len(live),
-                     time_scale=platform.settings.time_scale)
+                     time_scale=settings.time_scale)
 
 
 def run_unit_tests(settings: Settings, files: list[Path] | None = None) -> list[RuleTestResult]:

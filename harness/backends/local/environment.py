@@ -23,6 +23,7 @@ from harness.backends.local.components.etcd import Etcd
 from harness.backends.local.components.git import GitServer
 from harness.backends.local.components.kube import Kube
 from harness.backends.local.components.observability import Alertmanager, Prometheus
+from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import Vault
 from harness.backends.local.profiles import COMPONENTS, PROFILE_COMPONENTS, resolve_components
 from harness.backends.local.record import EnvironmentRecord, running_profile
@@ -210,7 +211,8 @@ class LocalEnvironment:
     def faults(self, kube: KubeClient | None = None) -> LocalFaults:
         from harness.faults import LocalFaults
 
-        return LocalFaults(self)
+        proxy = self.components.get("netfault")
+        return LocalFaults(self, proxy if isinstance(proxy, Toxiproxy) else None)
 
     def service_map(self) -> dict[str, str]:
         """In-cluster service address -> local address (the apply step rewrites these)."""
@@ -391,6 +393,9 @@ class LocalEnvironment:
         self.registry.set_mode(self.record.run_id, "detached")
 
     # ---- process controls (faults use these: the state file must follow every pid) ----
+    def all_processes(self) -> list[ManagedProcess]:
+        return [p for c in self.components.values() for p in c.processes()]
+
     def process(self, name: str) -> ManagedProcess:
         for comp in self.components.values():
             for proc in comp.processes():
@@ -461,7 +466,7 @@ class LocalEnvironment:
         """Server-side apply a CRD set from the toolchain cache (never the internet)."""
         from kubernetes.dynamic import DynamicClient
 
-        from harness.gitops import manifests
+        from harness.clients import manifests
 
         if name not in self.CRD_SETS:
             raise HarnessError(f"unknown CRD set {name!r}; known: {', '.join(self.CRD_SETS)}")

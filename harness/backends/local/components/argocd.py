@@ -27,8 +27,8 @@ import yaml
 
 from harness.backends.local.components.base import Component
 from harness.backends.local.components.kube import Kube
+from harness.clients import manifests
 from harness.errors import HarnessError
-from harness.gitops import manifests
 from harness.runtime.namespaces import in_private_namespaces
 from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok, tcp_open

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.local.components.base import Component
 from harness.backends.local.components.kube import Kube, kubeconfig_token_yaml
 from harness.backends.local.components.vault import Vault
+from harness.clients import manifests
 from harness.errors import HarnessError
-from harness.gitops import manifests
 from harness.runtime.namespaces import in_private_namespaces
 from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok

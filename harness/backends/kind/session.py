@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.existing import write_config
-from harness.backends.kind import KindEnvironment, KindUnavailable
+from harness.backends.kind.environment import KindEnvironment, KindUnavailable
 from harness.errors import HarnessError
 from harness.settings import Settings
 

@@ -203,7 +203,7 @@ def cluster_config(name: str, api_port: int) -> dict[str, Any]:
 
 # The v1alpha4 fields this backend writes, as kind's types.go declares them: a fast check
 # without Docker (`kind create cluster` reads its config only once a daemon answers; the
-# scenarios run kind itself against a private dockerd — backends/docker.py).
+# scenarios run kind itself against a private dockerd — backends/kind/docker.py).
 KIND_FIELDS = {"": {"kind", "apiVersion", "name", "networking", "nodes"},
                "networking": {"apiServerAddress", "apiServerPort", "ipFamily", "podSubnet",
                               "serviceSubnet", "disableDefaultCNI", "kubeProxyMode"},
@@ -340,7 +340,7 @@ class KindEnvironment(ExistingEnvironment):
                 "--values", str(values_file)]
         if chart.post_render:
             args += ["--post-renderer", sys.executable, "--post-renderer-args", "-m",
-                     "--post-renderer-args", "harness.backends.postrender",
+                     "--post-renderer-args", "harness.backends.kind.postrender",
                      "--post-renderer-args", chart.post_render]
         return args
 

@@ -1,5 +1,5 @@
 """Helm post-renderer for the kind backend (`helm ... --post-renderer python -m
-harness.backends.postrender openbao`): the Vault chart (hashicorp/vault-helm; OpenBao's
+harness.backends.kind.postrender openbao`): the Vault chart (hashicorp/vault-helm; OpenBao's
 own chart is not served by any source reachable here) starts `vault server` and probes
 with `vault status`. The OpenBao image ships `bao`: the commands are renamed, and BAO_ADDR
 follows VAULT_ADDR. Reads rendered manifests on stdin, writes them to stdout."""
@@ -42,7 +42,7 @@ def openbao(doc: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     transforms = {"openbao": openbao}
     if len(argv) != 1 or argv[0] not in transforms:
-        print(f"usage: python -m harness.backends.postrender {{{','.join(transforms)}}}",
+        print(f"usage: python -m harness.backends.kind.postrender {{{','.join(transforms)}}}",
               file=sys.stderr)
         return 2
     docs = [d for d in yaml.safe_load_all(sys.stdin) if isinstance(d, dict)]
