@@ -9,23 +9,15 @@ else is internal. Imports are lazy so that loading the pytest plugin stays cheap
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from harness.lazy import lazy_exports
 
-_PUBLIC = {
+_PUBLIC: dict[str, str | tuple[str, str]] = {
     "Environment": "harness.backends.base",
     "LocalEnvironment": "harness.backends.local.environment",
     "Settings": "harness.settings",
-    "eventually": "harness.wait",
-    "consistently": "harness.wait",
-    "Hopeless": "harness.wait",
-    "WaitTimeout": "harness.wait",
+    **dict.fromkeys(("eventually", "consistently", "Hopeless", "WaitTimeout"), "harness.wait"),
 }
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    return getattr(import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from harness.backends.kind import KindEnvironment
 from harness.backends.kind.docker import PrivateDockerd
+from harness.backends.kind.environment import KindEnvironment
 from harness.errors import HarnessError
 
 from .helpers import run_suite

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.backends.existing import BackendError
-from harness.backends.kind import (
+from harness.backends.kind.environment import (
     NODE_IMAGE,
     KindEnvironment,
     KindUnavailable,

@@ -367,7 +367,7 @@ def resilience_figures(env: LocalEnvironment, repeat: int, log: Log) -> Resilien
 # ---- the kind backend (offline) ------------------------------------------------------------
 def kind_render_seconds(settings: Settings, log: Log) -> float:
     """The kind backend's offline part: four charts linted + templated, the config."""
-    from harness.backends.kind import KindEnvironment
+    from harness.backends.kind.environment import KindEnvironment
 
     log("kind backend: render (helm lint + template of 4 charts)")
     with tempfile.TemporaryDirectory(prefix="heracles-kind-") as tmp:

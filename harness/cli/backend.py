@@ -56,7 +56,7 @@ def backend_kind_plan(ctx: click.Context, out_dir: Path | None,
                       vault_values: Path | None) -> None:
     """Render and validate the kind backend offline (cluster config, chart values, helm
     lint + template) and print the plan of steps `kind-up` would run."""
-    from harness.backends.kind import KindEnvironment
+    from harness.backends.kind.environment import KindEnvironment
 
     kind = KindEnvironment(settings_from(ctx, vault_values=vault_values))
     rendered = kind.render(out_dir)
@@ -87,7 +87,7 @@ def backend_kind_up(ctx: click.Context) -> None:
 @click.pass_context
 def backend_kind_down(ctx: click.Context) -> None:
     """Stop the port-forwards and delete the kind cluster `kind-up` created."""
-    from harness.backends.kind import KindEnvironment
+    from harness.backends.kind.environment import KindEnvironment
 
     kind = KindEnvironment.from_record(settings_from(ctx))
     kind.down()

@@ -17,10 +17,9 @@ Imports are lazy, so loading the plugin stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from harness.lazy import lazy_exports
 
-_PUBLIC = {
+_PUBLIC: dict[str, str | tuple[str, str]] = {
     "EnvironmentFactory": "harness.testing.factory",
     "settings_from_options": "harness.testing.factory",
     "collect_diagnostics": ("harness.testing.diagnostics", "collect"),
@@ -34,18 +33,9 @@ _PUBLIC = {
     "Workspace": "harness.clients.git",
     "ReceivedAlerts": "harness.clients.alerts",
     "external_secret_not_ready_rule": "harness.clients.alerts",
-    "eventually": "harness.wait",
-    "consistently": "harness.wait",
-    "Hopeless": "harness.wait",
-    "WaitTimeout": "harness.wait",
+    **dict.fromkeys(("eventually", "consistently", "Hopeless", "WaitTimeout"), "harness.wait"),
 }
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    target = _PUBLIC.get(name)
-    if target is None:
-        raise AttributeError(f"module 'harness.testing' has no attribute {name!r}")
-    module, attr = target if isinstance(target, tuple) else (target, name)
-    return getattr(import_module(module), attr)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -106,7 +106,7 @@ def backend_capabilities(config: pytest.Config) -> frozenset[str]:
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
         elif name == "kind":
-            from harness.backends.kind import KIND_CAPABILITIES
+            from harness.backends.kind.environment import KIND_CAPABILITIES
 
             caps = KIND_CAPABILITIES
         else:
@@ -196,7 +196,7 @@ def _remote_platform(config: pytest.Config, backend: str,
             pytest.fail(redact(f"existing backend: {exc}"), pytrace=False)
         yield plat
         return
-    from harness.backends.kind import KindEnvironment, KindUnavailable
+    from harness.backends.kind.environment import KindEnvironment, KindUnavailable
 
     kind = KindEnvironment(settings)
     try:

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.backends.base import LOCAL_CAPABILITIES
 from harness.backends.local.components.base import Component, Context
@@ -46,6 +46,7 @@ __all__ = ["COMPONENTS", "PROFILE_COMPONENTS", "LocalEnvironment", "bring_up", "
            "resolve_components"]
 
 Events = Callable[[str], None]
+C = TypeVar("C", bound=Component)
 
 
 def _quiet(_message: str) -> None:
@@ -140,7 +141,7 @@ class LocalEnvironment:
                                f"(running: {', '.join(self.components) or 'none'})")
         return self.components[name]
 
-    def _typed(self, kind: type[Any], name: str) -> Any:
+    def _typed(self, kind: type[C], name: str) -> C:
         comp = self.component(name)
         if not isinstance(comp, kind):
             raise HarnessError(f"component {name!r} is a {type(comp).__name__}, "
@@ -149,28 +150,23 @@ class LocalEnvironment:
 
     @property
     def kube(self) -> Kube:
-        comp: Kube = self._typed(Kube, "kube")
-        return comp
+        return self._typed(Kube, "kube")
 
     @property
     def git(self) -> GitServer:
-        comp: GitServer = self._typed(GitServer, "git")
-        return comp
+        return self._typed(GitServer, "git")
 
     @property
     def vault(self) -> Vault:
-        comp: Vault = self._typed(Vault, "vault")
-        return comp
+        return self._typed(Vault, "vault")
 
     @property
     def etcd(self) -> Etcd:
-        comp: Etcd = self._typed(Etcd, "etcd")
-        return comp
+        return self._typed(Etcd, "etcd")
 
     @property
     def eso_operator(self) -> ExternalSecretsOperator:
-        comp: ExternalSecretsOperator = self._typed(ExternalSecretsOperator, "eso")
-        return comp
+        return self._typed(ExternalSecretsOperator, "eso")
 
     # ---- Environment: Kubernetes and the platform's services ---------------------------
     @property
@@ -191,14 +187,12 @@ class LocalEnvironment:
         return KubeClient(self.kubeconfig, self.kubectl)
 
     def prometheus(self) -> Prometheus:
-        comp: Prometheus = self._typed(Prometheus, "prometheus")
-        return comp
+        return self._typed(Prometheus, "prometheus")
 
     def alerts(self) -> ReceivedAlerts:
         from harness.clients.alerts import ReceivedAlerts
 
-        am: Alertmanager = self._typed(Alertmanager, "alertmanager")
-        return ReceivedAlerts(am)
+        return ReceivedAlerts(self._typed(Alertmanager, "alertmanager"))
 
     @property
     def eso_metrics_addresses(self) -> list[str]:

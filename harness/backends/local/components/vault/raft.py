@@ -63,6 +63,17 @@ class RaftOperations(VaultAdmin, Component):
     def unseal_keys(self) -> list[str]:
         raise NotImplementedError
 
+    @property
+    def ha(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def _dir(self) -> Path:
+        raise NotImplementedError
+
+    def server_binary(self) -> str:
+        raise NotImplementedError
+
     # ---- one node ------------------------------------------------------------------------
     def node_client(self, node: str, token: str | None = "") -> Any:
         """hvac client for one node, bypassing the Service (unauthenticated by default:

@@ -17,18 +17,6 @@ from harness.runtime.redact import REDACTOR, redact
 class DisasterRecovery(RaftOperations):
     """Raft snapshots and the restore of a wiped cluster (HA profiles)."""
 
-    # ---- what the component supplies ---------------------------------------------------
-    @property
-    def ha(self) -> bool:
-        raise NotImplementedError
-
-    @property
-    def _dir(self) -> Path:
-        raise NotImplementedError
-
-    def server_binary(self) -> str:
-        raise NotImplementedError
-
     # ---- the runbook ---------------------------------------------------------------------
     def bao(self, *args: str, token: str | None = None, node: str | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
