@@ -67,13 +67,15 @@ def _not_passed(value: object) -> bool:
 
 def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2,
                description: str | None = None,
-               error: type[Exception] = WaitTimeout) -> T:
+               error: type[Exception] = WaitTimeout,
+               retry_on: tuple[type[Exception], ...] = (Exception,)) -> T:
     """Call `check` until it passes or `timeout` seconds pass; returns its value.
 
     On a time-out (or a Hopeless check) it raises `error` — WaitTimeout, an
     AssertionError, for tests; library code passes HarnessError so a command prints one
     line — always with the same message shape: what was awaited, for how long, and the
-    check's last outcome."""
+    check's last outcome. `retry_on` narrows which exceptions mean "not yet": any
+    other propagates at once, as it is (Ctrl-C always does)."""
     desc: str = description or str(getattr(check, "__name__", "check"))
     started = time.monotonic()
     last: list[str] = ["never ran"]
@@ -85,7 +87,7 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
         return False
 
     def retryable(exc: BaseException) -> bool:
-        if isinstance(exc, Hopeless):
+        if isinstance(exc, Hopeless) or not isinstance(exc, retry_on):
             return False
         last[0] = f"{type(exc).__name__}: {exc}"
         return True

@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from harness.clients import manifests
+from harness.errors import HarnessError
 from harness.wait import Hopeless, eventually
 
 if TYPE_CHECKING:
@@ -170,8 +171,12 @@ class ExternalSecretsClient:
         """Sum of an ESO metric's samples matching labels (from its /metrics)."""
         from harness.runtime.probes import http_get
 
+        addresses = self.env.eso_metrics_addresses
+        if not addresses:
+            raise HarnessError("this environment gives no ESO metrics address (no ESO "
+                               "controller, or none configured for the backend)")
         total = 0.0
-        for address in self.env.eso_metrics_addresses:
+        for address in addresses:
             try:
                 status, body = http_get(address)
             except OSError:

@@ -225,7 +225,7 @@ def _wait_established(dyn: Any, names: list[str], timeout: float = 60) -> None:
         return True
 
     eventually(established, timeout=timeout, description="CRDs Established",
-               error=HarnessError)
+               error=HarnessError, retry_on=(AssertionError,))
 
 
 def _server_side_apply(d: Document, dyn: Any, dry_run: bool) -> None:

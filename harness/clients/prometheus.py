@@ -47,7 +47,7 @@ class PrometheusAPI:
             raise AssertionError(f"not scraped yet: {pending or 'any target'}")
 
         eventually(scraped, timeout=2 * parse_duration(self.scrape_interval) + 10,
-                   interval=0.5, error=HarnessError,
+                   interval=0.5, error=HarnessError, retry_on=(AssertionError,),
                    description="Prometheus scraped every target once (try again in a moment)")
 
     def live_metric_names(self) -> set[str]:

@@ -217,7 +217,7 @@ class ManagedProcess:
                 return True
 
         try:
-            eventually(gone, timeout=timeout, interval=0.05,
+            eventually(gone, timeout=timeout, interval=0.05, retry_on=(AssertionError,),
                        description=f"{self.spec.name} (pid {proc.pid}) gone")
         except WaitTimeout:
             return False

@@ -169,6 +169,7 @@ def platform(request: pytest.FixtureRequest,
             reuse = keep = True
         plat = LocalEnvironment(settings)
         plat.up(mode="detached" if reuse else "session")
+        wait_records(clear=True)  # the start-up's waits are not the first test's
     except HarnessError as exc:
         pytest.fail(redact(f"heracles-harness could not bring the environment up: {exc}"),
                     pytrace=False)

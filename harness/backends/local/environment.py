@@ -184,6 +184,7 @@ class LocalEnvironment:
     def kube_client(self) -> KubeClient:
         from harness.clients.kube import KubeClient
 
+        self.kube  # noqa: B018 - an environment without kube says so, clearly
         return KubeClient(self.kubeconfig, self.kubectl)
 
     def prometheus(self) -> Prometheus:
@@ -362,7 +363,15 @@ class LocalEnvironment:
 
     def down(self, purge: bool = False, events: Events = _quiet) -> None:
         with self.state.lock():
-            record = EnvironmentRecord.load(self.state)
+            try:
+                record = EnvironmentRecord.load(self.state)
+            except HarnessError:
+                # A damaged or foreign-version record in OUR state directory (it has an
+                # environment.json): --purge removes it, as the error says. A directory
+                # that is not ours is never purged.
+                if not (purge and self.state.file.exists()):
+                    raise
+                record = None
             if record is None:
                 events(f"no environment in {self.state.root}")
             else:

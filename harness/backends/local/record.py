@@ -59,7 +59,12 @@ class EnvironmentRecord:
             raise HarnessError("environment record without run_id/profile: the state "
                                "file is damaged; `harness down --purge` removes it")
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["status"] = Status(data.get("status") or Status.DOWN)
+        try:
+            kwargs["status"] = Status(data.get("status") or Status.DOWN)
+        except ValueError:
+            raise HarnessError(f"environment record with unknown status "
+                               f"{data.get('status')!r}: the state file is damaged; "
+                               "`harness down --purge` removes it") from None
         extra = {k: v for k, v in data.items() if k not in known and k != "schema"}
         return cls(**kwargs, extra=extra)
 

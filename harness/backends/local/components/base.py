@@ -147,7 +147,7 @@ class Component:
         """The whole lifecycle: files, install, processes, configure."""
         self.write_files()
         self.install()
-        fresh = {s.name: s for s in self.process_specs()}  # prepare() may add files/keys
+        fresh = {s.name: s for s in self.process_specs()}  # the steps above may add files
         for proc in self.processes():
             proc.spec = fresh[proc.name]
         for proc in self.processes():

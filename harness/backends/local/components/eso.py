@@ -160,6 +160,7 @@ class ExternalSecretsOperator(Component):
             return value
 
         return eventually(token, timeout=timeout, interval=0.1, error=HarnessError,
+                          retry_on=(AssertionError,),
                           description=f"Secret {namespace}/{secret} gets its token "
                                       "(is kube-controller-manager running?)")
 

@@ -248,7 +248,7 @@ class Kube(Component):
                 raise AssertionError(f"not Ready: {', '.join(not_ready)}")
             return True
 
-        eventually(nodes_ready, timeout=timeout, error=HarnessError,
+        eventually(nodes_ready, timeout=timeout, error=HarnessError, retry_on=(AssertionError,),
                    description="KWOK makes the nodes Ready")
 
     def api_client(self) -> ApiClient:

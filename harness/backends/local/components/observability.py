@@ -20,6 +20,7 @@ import yaml
 
 from harness.backends.local.components.base import Component
 from harness.backends.local.components.kube import Kube
+from harness.backends.local.components.vault import Vault
 from harness.clients.prometheus import PrometheusAPI
 from harness.rules import format_duration, load_rule_documents, scaled_groups
 from harness.runtime.probes import hostport, http_ok
@@ -207,9 +208,12 @@ class Prometheus(PrometheusAPI, Component):
             self.reload()
 
     def reload(self) -> None:
-        """Rewrite config + rules and ask Prometheus to reload them."""
+        """Rewrite config + rules and ask Prometheus to reload them; the Vault scrape
+        token is minted again if Vault forgot it (a dev server restarted in memory)."""
         import urllib.request
 
+        if (vault := self.ctx.optional(Vault)) is not None:
+            vault.ensure_metrics_token()
         self.write_rules(self.rule_sources())
         self.write_config()
         req = urllib.request.Request(f"{self.address}/-/reload", method="POST")

@@ -106,11 +106,13 @@ class Vault(DisasterRecovery):
 
     @property
     def metrics_token_file(self) -> Path:
-        return self._dir / "metrics-token"
+        """Prometheus' scrape token (where earlier versions wrote it, so a running
+        environment keeps the token it has)."""
+        return self.ctx.state.root / "prometheus" / "vault-metrics-token"
 
     def scrape_jobs(self) -> list[dict[str, Any]]:
         """Every node as job="vault" (/v1/sys/metrics), with a token that can read
-        sys/metrics and nothing else (minted in configure())."""
+        sys/metrics and nothing else (see ensure_metrics_token)."""
         job: dict[str, Any] = {
             "job_name": "vault", "metrics_path": "/v1/sys/metrics",
             "params": {"format": ["prometheus"]},
@@ -122,9 +124,10 @@ class Vault(DisasterRecovery):
             job["tls_config"] = {"ca_file": str(self.ctx.pki.ca_cert)}
         return [job]
 
-    def _mint_metrics_token(self) -> None:
+    def ensure_metrics_token(self) -> None:
         """The scrape token: kept while Vault still knows it (a dev server restarted
-        in memory does not), minted again otherwise."""
+        in memory does not), minted again otherwise. Only for an environment that runs
+        Prometheus; Prometheus asks again on every reload."""
         client = self.client()
         client.sys.create_or_update_policy(
             name="prometheus-metrics",
@@ -141,6 +144,7 @@ class Vault(DisasterRecovery):
         token = client.auth.token.create(policies=["prometheus-metrics"], period="768h",
                                          no_parent=True, display_name="prometheus")
         REDACTOR.add(token["auth"]["client_token"])
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_private(path, token["auth"]["client_token"].encode())
 
     def endpoints(self) -> dict[str, str]:
@@ -192,7 +196,7 @@ class Vault(DisasterRecovery):
         return list(self.init_data()["keys"])
 
     def secret_files(self) -> list[Path]:
-        return [self.root_token_file]
+        return [self.root_token_file, self.metrics_token_file]
 
     def register_secrets(self) -> None:
         super().register_secrets()
@@ -302,7 +306,7 @@ class Vault(DisasterRecovery):
         for node in self.node_names:
             data = self.ctx.state.data(node)
             # "Up" = the API answers at all (sealed and uninitialized nodes included);
-            # init and unseal follow in after_start().
+            # init and unseal follow in configure().
             probe = http_ok(f"{self.node_address(node)}/v1/sys/health?uninitcode=200"
                             "&sealedcode=200&standbycode=200&perfstandbyok=true", ca=ca)
             specs.append(self.spec(node, [bao, "server", *self.config_args(node)],
@@ -352,7 +356,8 @@ class Vault(DisasterRecovery):
                 client.sys.enable_audit_device("file",
                                                options={"file_path": str(self.audit_log)})
         self.seed()
-        self._mint_metrics_token()
+        if "prometheus" in self.ctx.components:
+            self.ensure_metrics_token()
 
     def seed(self) -> None:
         """The runbook's initial secrets, written only where the path does not exist."""

@@ -21,17 +21,19 @@ from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_get
 from harness.runtime.redact import REDACTOR
-from harness.wait import Hopeless, eventually
+from harness.wait import eventually
 
 T = TypeVar("T")
 
 
 def _until(check: Callable[[], T | None], timeout: float, interval: float,
-           description: str) -> T:
+           description: str,
+           retry_on: tuple[type[Exception], ...] = (AssertionError,)) -> T:
     """eventually(), failing with HarnessError as these waits always have: a Vault that
-    does not come up is an environment failure, not a test's assertion."""
+    does not come up is an environment failure, not a test's assertion. Only "not yet"
+    (AssertionError, unless told otherwise) is retried; any other error propagates."""
     return eventually(check, timeout=timeout, interval=interval, description=description,
-                      error=HarnessError)
+                      error=HarnessError, retry_on=retry_on)
 
 
 class RaftOperations(VaultAdmin, Component):
@@ -106,6 +108,8 @@ class RaftOperations(VaultAdmin, Component):
     # ---- init and unseal -----------------------------------------------------------------
     def initialize_and_unseal(self, timeout: float = 60) -> None:
         """`operator init` (5 shares, threshold 3) once; unseal every sealed node."""
+        import hvac
+
         first = self.node_names[0]
         if not self.health(first)["initialized"]:
             result = self.node_client(first).sys.initialize(KEY_SHARES, KEY_THRESHOLD)
@@ -126,7 +130,8 @@ class RaftOperations(VaultAdmin, Component):
                 return True
 
             _until(autopilot_configured, timeout=timeout, interval=0.3,
-                   description=f"autopilot configured on {first}")
+                   description=f"autopilot configured on {first}",
+                   retry_on=(hvac.exceptions.VaultError,))
         for node in self.node_names:
             self.unseal(node, timeout=timeout)
         self.wait_voters(timeout)
@@ -201,7 +206,7 @@ class RaftOperations(VaultAdmin, Component):
             return True
 
         _until(all_voters, timeout=timeout, interval=0.3,
-               description="every Vault node a raft voter")
+               description="every Vault node a raft voter", retry_on=(Exception,))
 
     # ---- readiness -----------------------------------------------------------------------
     def wait_kv_ready(self, timeout: float = 60) -> None:
@@ -225,7 +230,7 @@ class RaftOperations(VaultAdmin, Component):
                     # "Upgrading from non-versioned..." (active) / "Waiting for the
                     # primary to upgrade..." (standby)
                     if "upgrad" not in str(exc).lower():
-                        raise Hopeless(f"{node}: {exc}") from exc
+                        raise
                     raise AssertionError(f"{node}: {exc}") from None
                 pending.pop(0)
             return True
@@ -243,7 +248,8 @@ class RaftOperations(VaultAdmin, Component):
             return True
 
         _until(active_behind_service, timeout=timeout, interval=0.2,
-               description=f"the Vault Service {self.address} has an active node")
+               description=f"the Vault Service {self.address} has an active node",
+               retry_on=(AssertionError, OSError))
 
     def reload_auth_mount(self, mount: str) -> None:
         """Found here: OpenBao 2.7 standbys answer kubernetes-auth logins themselves, with
