@@ -145,3 +145,30 @@ def test_a_vault_binary_from_path_can_replace_the_toolchain_openbao(cli_env, tmp
     res = harness(missing, "up", "--components", "vault", check=False)
     assert res.returncode == 2
     assert "HERACLES_VAULT_BINARY='no-such-vault': not found on PATH" in res.stderr
+
+
+def test_a_stopped_environment_of_another_profile_is_refused_or_recreated(cli_env):
+    """`down`, then `up --profile staging` in the same directory kept dev's etcd and Git
+    data (stores and Applications for an http Vault that is TLS-only on staging): it is
+    refused naming the fix, and `--recreate` starts over."""
+    state = Path(cli_env["HERACLES_STATE_DIR"])
+    harness(cli_env, "up", "--profile", "dev", "--components", "etcd")
+    marker = state / "data" / "etcd" / "from-dev"
+    marker.write_text("dev's data")
+    harness(cli_env, "down")
+
+    refused = harness(cli_env, "up", "--profile", "staging", "--components", "etcd",
+                      check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "stopped 'dev' environment" in refused.stderr
+    assert "--recreate" in refused.stderr and "down --purge" in refused.stderr
+    assert "Traceback" not in refused.stderr and marker.exists()
+
+    harness(cli_env, "up", "--components", "etcd")  # no profile: it keeps dev's
+    assert json.loads((state / "environment.json").read_text())["profile"] == "dev"
+    assert marker.exists()  # and its data
+    harness(cli_env, "down")
+
+    harness(cli_env, "up", "--profile", "staging", "--components", "etcd", "--recreate")
+    assert json.loads((state / "environment.json").read_text())["profile"] == "staging"
+    assert not marker.exists()

@@ -68,7 +68,8 @@ def test_a_foreign_non_empty_directory_is_not_taken_as_state(tmp_path):
 
 def test_status_and_down_of_an_absent_environment(tmp_path):
     st = harness(tmp_path, "status", "--json")
-    assert st.returncode == 0 and json.loads(st.stdout)["status"] == "absent"
+    assert st.returncode == 2 and json.loads(st.stdout)["status"] == "absent"
+    assert "no environment in" in st.stderr
     down = harness(tmp_path, "down")
     assert down.returncode == 0 and "no environment" in down.stderr
     env = harness(tmp_path, "env")

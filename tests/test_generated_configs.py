@@ -194,7 +194,7 @@ def test_dev_scrape_jobs_carry_each_components_scheme_credentials_and_ports(
                                f"127.0.0.1:{ctx.port('argocd.repo-metrics')}"]
 
     vault = jobs["vault"]
-    token_file = ctx.state.root / "vault" / "metrics-token"
+    token_file = ctx.state.root / "prometheus" / "vault-metrics-token"
     assert vault["metrics_path"] == "/v1/sys/metrics"
     assert vault["params"] == {"format": ["prometheus"]}
     assert vault["authorization"] == {"credentials_file": str(token_file)}
@@ -216,7 +216,7 @@ def test_ha_vault_is_scraped_on_every_node_over_tls_not_through_the_service(
     assert vault["tls_config"] == {"ca_file": str(ctx.pki.ca_cert)}
     assert vault["metrics_path"] == "/v1/sys/metrics"
     assert vault["authorization"] == {
-        "credentials_file": str(ctx.state.root / "vault" / "metrics-token")}
+        "credentials_file": str(ctx.state.root / "prometheus" / "vault-metrics-token")}
     assert targets(vault) == [f"127.0.0.1:{ctx.port(f'vault-{i}.api')}" for i in range(NODES)]
     assert f"127.0.0.1:{ctx.port('vault.service')}" not in targets(vault)
 
@@ -300,7 +300,12 @@ def test_with_netfault_vaults_names_lead_through_the_proxy(tmp_path: Path,
     for name in IN_CLUSTER_NAMES:
         assert mapping[f"http://{name}:8200"] == proxy
         assert mapping[f"https://{name}:8200"] == proxy
-    assert str(ctx.port("vault.api")) not in " ".join(mapping.values())
+    # The workloads' Service goes through the proxy; `vault-active` (the operators'
+    # Service, for what must reach the leader) stays direct.
+    direct = f"http://127.0.0.1:{ctx.port('vault.api')}"
+    assert {v for k, v in mapping.items() if "vault-active" not in k
+            and ".vault" in k} == {proxy}
+    assert mapping["https://vault-active.vault.svc.cluster.local:8200"] == direct
     # ...and the proxy forwards to Vault itself.
     netfault = ctx.require(Toxiproxy)
     assert netfault.upstreams() == {"vault": f"127.0.0.1:{ctx.port('vault.api')}"}

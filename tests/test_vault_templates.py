@@ -62,13 +62,25 @@ def test_names_other_modules_import_still_come_from_the_package() -> None:
 
 
 def test_dev_config_has_the_audit_device_at_the_given_path_and_telemetry() -> None:
-    cfg = parse(dev_config(AUDIT_LOG))
+    cfg = parse(dev_config(18200, 18201, "/state/data/vault", AUDIT_LOG))
     device = audit_device(cfg)
     assert device["options"] == [{"file_path": str(AUDIT_LOG), "mode": "0600"}]
     assert cfg["telemetry"] == [{"prometheus_retention_time": "60s",
                                  "disable_hostname": True}]
-    # `server -dev` brings its own listener and storage: none may be declared twice.
-    assert "listener" not in cfg and "storage" not in cfg
+
+
+def test_dev_node_keeps_its_data_on_disk_over_plain_http_on_loopback() -> None:
+    cfg = parse(dev_config(18200, 18201, "/state/data/vault", AUDIT_LOG))
+    assert cfg["api_addr"] == "http://127.0.0.1:18200"
+    (listener,) = cfg["listener"]
+    assert listener["tcp"]["address"] == "127.0.0.1:18200"
+    assert listener["tcp"]["cluster_address"] == "127.0.0.1:18201"
+    assert listener["tcp"]["tls_disable"] == 1
+    (storage,) = cfg["storage"]
+    # raft on disk, not `server -dev`'s memory: what was written survives down -> up.
+    assert storage["raft"]["path"] == "/state/data/vault"
+    assert storage["raft"]["node_id"] == "vault"
+    assert "retry_join" not in storage["raft"]
 
 
 def test_node_listens_and_advertises_on_loopback_with_its_own_tls_pair() -> None:
@@ -127,7 +139,7 @@ def haproxy_sections(text: str) -> dict[str, list[str]]:
 
 def test_haproxy_binds_loopback_and_health_checks_every_node() -> None:
     servers = list(API.items())
-    sections = haproxy_sections(haproxy_config(18300, CA, servers))
+    sections = haproxy_sections(haproxy_config(18300, CA, servers, active_port=18301))
     assert "bind 127.0.0.1:18300" in sections["frontend vault"]
     assert "default_backend vault-nodes" in sections["frontend vault"]
     backend = sections["backend vault-nodes"]
@@ -141,6 +153,14 @@ def test_haproxy_binds_loopback_and_health_checks_every_node() -> None:
         "server vault-0 127.0.0.1:18210", "server vault-1 127.0.0.1:18211",
         "server vault-2 127.0.0.1:18212"]
     assert "mode tcp" in sections["defaults"]  # TLS passes through to the nodes
+    # `vault-active`: the same nodes, but only the one whose sys/health answers 200
+    # without standbyok (a standby answers 429) gets traffic.
+    assert "bind 127.0.0.1:18301" in sections["frontend vault-active"]
+    active = sections["backend vault-active-node"]
+    assert "option httpchk GET /v1/sys/health" in active
+    assert [line for line in active if line.startswith("server ")] == [
+        "server vault-0 127.0.0.1:18210", "server vault-1 127.0.0.1:18211",
+        "server vault-2 127.0.0.1:18212"]
 
 
 @pytest.mark.parametrize("tls", [True, False])

@@ -36,7 +36,7 @@ import yaml
 from harness.backends.base import CAPABILITIES
 from harness.clients.prometheus import PrometheusAPI
 from harness.clients.vault import VaultAdmin
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InputError
 from harness.runtime.redact import REDACTOR
 from harness.settings import Settings
 from harness.toolchain import Toolchain
@@ -79,45 +79,90 @@ class ExistingConfig:
 
     @classmethod
     def load(cls, path: Path | str) -> ExistingConfig:
-        """Parse and check the file; every problem names the file and the key."""
+        """Parse and check the file; every problem (unreadable, not YAML, a key unknown,
+        missing or of the wrong type) is one line naming the file and the key."""
         src = Path(path).expanduser().resolve()
         where = f"existing-backend config {src}"
+
+        def wrong(key: str, expected: str, value: Any) -> BackendError:
+            return BackendError(f"{where}: {key} must be {expected}, got "
+                                f"{InputError.kind_of(value)}")
+
+        def text(node: dict[str, Any], key: str, path: str) -> str | None:
+            value = node.get(key)
+            if value is not None and not isinstance(value, str):
+                raise wrong(path, "text (a path or URL)", value)
+            if value is not None and not value.strip():
+                raise BackendError(f"{where}: {path} is empty")
+            return value
+
+        def mapping(node: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+            value = node.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise wrong(path, "a mapping", value)
+            return value or {}
+
         try:
-            raw = yaml.safe_load(src.read_text())
-        except FileNotFoundError:
-            raise BackendError(f"{where}: no such file") from None
-        except yaml.YAMLError as exc:
-            raise BackendError(f"{where}: YAML error: {exc}") from None
+            docs = [d for d in InputError.load_yaml(src, where) if d is not None]
+        except InputError as exc:
+            raise BackendError(str(exc)) from None
+        if len(docs) > 1:
+            raise BackendError(f"{where}: {len(docs)} YAML documents; the config is one")
+        raw = docs[0] if docs else None
+        if raw is None:
+            raise BackendError(f"{where}: empty; it needs at least vault.address "
+                               "(`harness backend export-config` writes one)")
         if not isinstance(raw, dict):
-            raise BackendError(f"{where}: expected a mapping at the top level")
-        unknown = sorted(set(raw) - TOP_KEYS)
+            raise BackendError(f"{where}: expected a mapping at the top level, got "
+                               f"{InputError.kind_of(raw)}")
+        unknown = sorted(map(str, set(raw) - TOP_KEYS))
         if unknown:
             raise BackendError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                                f"known: {', '.join(sorted(TOP_KEYS))}")
         vault = raw.get("vault")
-        if not isinstance(vault, dict) or not vault.get("address"):
+        if vault is not None and not isinstance(vault, dict):
+            raise wrong("vault", "a mapping (address:, token_file:, ...)", vault)
+        if not vault or vault.get("address") is None:
             raise BackendError(f"{where}: vault.address is required")
-        bad = sorted(set(vault) - VAULT_KEYS)
+        bad = sorted(map(str, set(vault) - VAULT_KEYS))
         if bad:
             raise BackendError(f"{where}: unknown key(s) vault.{', vault.'.join(bad)}")
+        address = text(vault, "address", "vault.address")
+        for key in ("token_file", "token_env", "ca_cert"):
+            text(vault, key, f"vault.{key}")
+        for key in ("kubeconfig", "prometheus", "alertmanager"):
+            text(raw, key, key)
         base = src.parent
         kubeconfig = _path(raw.get("kubeconfig"), base) or Path(
             os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
-        eso = raw.get("eso") or {}
+        eso = mapping(raw, "eso", "eso")
         metrics = eso.get("metrics") or []
         if isinstance(metrics, str):
             metrics = [metrics]
-        faults = raw.get("faults") or {}
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise wrong("eso.metrics", "a URL or a list of URLs", eso.get("metrics"))
+        service_map = mapping(raw, "service_map", "service_map")
+        for remote, local in service_map.items():
+            if not isinstance(remote, str) or not isinstance(local, str):
+                raise wrong(f"service_map[{remote!r}]", "an address (text)", local)
+        faults = mapping(raw, "faults", "faults")
+        for key in faults:
+            mapping(faults, key, f"faults.{key}")
         for key, needed in (("vault_pods", ("namespace", "selector")),
                             ("eso_deployment", ("namespace", "name"))):
-            if key in faults and not all(faults[key].get(k) for k in needed):
+            if key not in faults:
+                continue
+            spec = mapping(faults, key, f"faults.{key}")
+            for k in needed:
+                text(spec, k, f"faults.{key}.{k}")
+            if not all(spec.get(k) for k in needed):
                 raise BackendError(f"{where}: faults.{key} needs {' and '.join(needed)}")
-        return cls(source=src, kubeconfig=kubeconfig, vault_address=vault["address"],
+        return cls(source=src, kubeconfig=kubeconfig, vault_address=str(address),
                    vault_token_file=_path(vault.get("token_file"), base),
-                   vault_token_env=vault.get("token_env", "VAULT_TOKEN"),
+                   vault_token_env=vault.get("token_env") or "VAULT_TOKEN",
                    vault_ca_cert=_path(vault.get("ca_cert"), base),
                    prometheus=raw.get("prometheus"), alertmanager=raw.get("alertmanager"),
-                   eso_metrics=list(metrics), service_map=dict(raw.get("service_map") or {}),
+                   eso_metrics=list(metrics), service_map=dict(service_map),
                    faults=dict(faults))
 
     def capabilities(self) -> frozenset[str]:

@@ -39,13 +39,26 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
 
     if bool(paths) == bool(platform_repo):
         raise HarnessError("give manifest PATHS or --platform-repo PATH (one of them)")
-    platform = LocalEnvironment(settings_from(ctx)).attach()
+    environment = LocalEnvironment(settings_from(ctx))
+    # The input is read and checked before the environment is asked for anything: a bad
+    # file is named as such whether or not an environment runs (the library reads it
+    # again when applying; local files are cheap to read twice).
     if platform_repo is None:
+        from harness.clients import manifests
+
+        docs = manifests.load(list(paths))
+        if not docs:
+            raise manifests.ManifestError(f"{', '.join(map(str, paths))}: no Kubernetes "
+                                          "objects: nothing to apply")
+        manifests.check_objects(docs)
+        platform = environment.attach()
         count = apply_manifests(platform, list(paths), log=show_event)
         err.print(f"[green]applied[/] {count} object(s)")
         return
-    from harness.gitops.platform_repo import apply_repo
+    from harness.gitops.platform_repo import apply_repo, scan
 
+    scan(platform_repo, str(environment.toolchain.binary("kubernetes", "kubectl")))
+    platform = environment.attach()
     report = apply_repo(platform, platform_repo, namespace, seed, env=gitops_env,
                         log=show_event)
     click.echo(json.dumps(report, indent=2))

@@ -39,7 +39,8 @@ def backend_check(ctx: click.Context, config: Path) -> None:
     from harness.backends.existing import ExistingConfig, ExistingEnvironment
 
     plat = ExistingEnvironment(ExistingConfig.load(config), settings_from(ctx)).up()
-    out.print(f"existing backend {config}: cluster, ESO CRDs, Vault and token OK")
+    out.print(f"existing backend {config}: cluster, ESO CRDs, Vault and token OK",
+              markup=False)
     for cap in CAPABILITIES:
         mark = "yes" if cap in plat.capabilities else "no "
         out.print(f"  {mark}  {cap}", highlight=False)

@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 
 from harness.cli.common import components_option, err, out, settings_from, show_event
+from harness.errors import HarnessError
 from harness.settings import PROFILES
 
 if TYPE_CHECKING:
@@ -32,16 +33,20 @@ if TYPE_CHECKING:
 @click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, help="Your Vault Helm values: staging/prod run their server "
               "config (server.ha.raft.config / ha.config / standalone.config, replicas).")
+@click.option("--recreate", is_flag=True,
+              help="Start from nothing: a stopped environment's data in this state "
+                   "directory (etcd, Vault, Git) is removed first.")
 @click.pass_context
 def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
-       time_scale: float | None, vault_values: Path | None) -> None:
+       time_scale: float | None, vault_values: Path | None, recreate: bool) -> None:
     """Bring the environment up, or attach to it if it is already running."""
     from harness.backends.local.environment import bring_up, profile_chosen
 
     settings = settings_from(ctx, profile=profile, time_scale=time_scale,
                              vault_values=vault_values.resolve() if vault_values else None)
     platform = bring_up(settings, components_option(components),
-                        keep_running_profile=not profile_chosen(profile), events=show_event)
+                        keep_running_profile=not profile_chosen(profile), recreate=recreate,
+                        events=show_event)
     err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
     _print_values_report(platform)
     click.echo(platform.env_exports())
@@ -77,15 +82,23 @@ def down(ctx: click.Context, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Each component: pid, address, ready."""
+    """Each component: pid, address, ready. Exit 2 when the state directory holds no
+    environment (with --json, after printing its `"status": "absent"` document)."""
     from harness.backends.local.environment import LocalEnvironment
 
     st = LocalEnvironment(settings_from(ctx)).status()
+    if st["status"] == "absent":
+        # A typo'd --state-dir must not look like a healthy answer; scripts reading
+        # --json still get a document saying what is there (nothing).
+        if as_json:
+            click.echo(json.dumps(st, indent=2))
+        raise HarnessError(f"no environment in {st['state_dir']}; run `harness up` "
+                           "(or check --state-dir)")
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
     out.print(f"state dir: {st['state_dir']}  status: {st['status']}  "
-              f"profile: {st.get('profile')}", highlight=False)
+              f"profile: {st.get('profile')}", highlight=False, markup=False)
     table = Table()
     for col in ("component", "process", "pid", "ready", "address"):
         table.add_column(col)

@@ -60,16 +60,16 @@ def gitops() -> None:
 @click.option("--timeout", type=float, default=180.0, show_default=True)
 @click.pass_context
 def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -> None:
-    """Apply the app-of-apps and wait until every Application is Synced and Healthy
-    (exit 1 naming those that are not, with their errors)."""
+    """Apply the app-of-apps and wait until it and the Applications it owns are Synced
+    and Healthy (exit 1 naming those that are not, with their errors; exit 2 at once
+    when they need CRDs the cluster lacks, naming them and the fix)."""
     from harness.backends.local.environment import LocalEnvironment
-    from harness.gitops.deploy import bootstrap
-    from harness.wait import WaitTimeout
+    from harness.gitops.deploy import NotSynced, bootstrap
 
     platform = LocalEnvironment(settings_from(ctx)).attach()
     try:
         done = bootstrap(platform, env_name, timeout, log=err.print)
-    except WaitTimeout as exc:
+    except NotSynced as exc:
         err.print(f"[red]not every Application is Synced/Healthy:[/] {redact(str(exc))}",
                   highlight=False)
         sys.exit(1)
@@ -77,4 +77,5 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -
     for name, st in done.applications.items():
         table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
     out.print(table)
-    err.print(f"every Application Synced and Healthy in {done.seconds:.1f}s")
+    err.print(f"the app-of-apps and its {len(done.applications)} Application(s) Synced and "
+              f"Healthy in {done.seconds:.1f}s")

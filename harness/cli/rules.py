@@ -41,10 +41,12 @@ def _timing(for_: str | None, scale: float) -> str:
 def rules_check(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Every metric a rule references must exist in a scraped target; exit 1 on dead rules."""
     from harness.backends.local.environment import LocalEnvironment
-    from harness.rules.runner import check_live
+    from harness.rules.runner import check_live, load_checked
 
-    platform = LocalEnvironment(settings_from(ctx)).attach()
-    check = check_live(platform.prometheus(), platform.settings, list(files))
+    settings = settings_from(ctx)
+    rules = load_checked(settings, list(files))  # a bad file is named before anything runs
+    platform = LocalEnvironment(settings).attach()
+    check = check_live(platform.prometheus(), platform.settings, rules=rules)
     verdicts = check.verdicts
     if as_json:
         click.echo(json.dumps([_verdict_json(v) for v in verdicts], indent=2))

@@ -26,7 +26,7 @@ def vault_values_check(path: Path, profile: str, as_json: bool) -> None:
         click.echo(json.dumps(vv.report(), indent=2))
     else:
         out.print(f"{path}: {vv.mode}, {vv.replicas} replica(s), storage {vv.storage} "
-                  f"— against the {profile} profile:")
+                  f"— against the {profile} profile:", markup=False)
         for f in vv.findings:
             out.print(f"  {f.line()}", highlight=False, markup=False)
     if any(f.level == "cannot" for f in vv.findings):

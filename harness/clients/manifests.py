@@ -11,14 +11,16 @@ map in memory — logged, the files untouched — and the rest is server-side ap
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InputError
 from harness.wait import eventually
 
 FIELD_MANAGER = "heracles-harness"
@@ -27,8 +29,65 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUFFIXES = (".yaml", ".yml")
 
 
-class ManifestError(HarnessError):
+class ManifestError(InputError):
     """Invalid input; the message lists every problem with its file and object."""
+
+    @classmethod
+    def invalid(cls, problems: list[str]) -> ManifestError:
+        """One line for one problem, one line each (indented) for several."""
+        if len(problems) == 1:
+            return cls(f"invalid manifests, nothing applied: {problems[0]}")
+        return cls(f"invalid manifests ({len(problems)} problems), nothing applied:\n  "
+                   + "\n  ".join(problems))
+
+
+# What losing the API server looks like through the Kubernetes client: urllib3's
+# MaxRetryError/ProtocolError/NewConnectionError, or a socket error that escaped them.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError, ConnectionError, OSError)
+
+
+class ApplyInterrupted(ManifestError):
+    """The API server went away during an apply: how far it got (objects applied of how
+    many), what failed and why, and that running it again is safe — server-side apply is
+    idempotent, so a re-run re-applies what was done and finishes the rest."""
+
+    def __init__(self, applied: int, total: int, failed: Document | None, step: str,
+                 reason: str, server: str = "") -> None:
+        self.applied, self.total, self.failed, self.reason = applied, total, failed, reason
+        at = f" {server}" if server else ""
+        what = f" {failed.ref}" if failed is not None else ""
+        done = (f"{applied} of {total} object(s) applied"
+                if applied else f"nothing applied (0 of {total} object(s))")
+        retry = ("server-side apply is idempotent: re-run the same command to apply the "
+                 "rest" if applied else "re-run the same command when it is back")
+        super().__init__(f"lost the API server{at} while {step}{what}: {reason}; {done}; "
+                         f"{retry}")
+
+
+def transport_reason(exc: BaseException) -> str:
+    """`connection refused`, `connection reset by peer`... out of urllib3's wrapping
+    (MaxRetryError -> NewConnectionError -> '[Errno 111] Connection refused')."""
+    chain = [exc]
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        chain.append(reason)
+    chain += [a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)]
+    for e in reversed(chain):
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror.lower()
+        found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(e))
+        if found:
+            return found.group(1).strip().lower()
+    last = chain[-1]
+    text = str(last).strip() or type(last).__name__
+    return text[0].lower() + text[1:]
+
+
+def _server_of(dyn: Any) -> str:
+    """The API server's address, for the message (empty when the client has none)."""
+    host = getattr(getattr(getattr(dyn, "client", None), "configuration", None), "host", "")
+    return host if isinstance(host, str) else ""
 
 
 @dataclass
@@ -52,7 +111,8 @@ class Document:
 
     @property
     def namespace(self) -> str | None:
-        return (self.obj.get("metadata") or {}).get("namespace")
+        ns = (self.obj.get("metadata") or {}).get("namespace")
+        return str(ns) if ns is not None else None
 
     @property
     def ref(self) -> str:
@@ -72,44 +132,60 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def _object_problem(obj: Any) -> str | None:
+    """What makes one document unusable before any server sees it (the fields the
+    harness itself reads: kind, apiVersion, metadata.name/namespace), or None."""
+    if not isinstance(obj, dict):
+        return f"a document must be a mapping, got {InputError.kind_of(obj)}"
+    for key in ("kind", "apiVersion"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            return f"{key} must be a string, got {InputError.kind_of(obj[key])}"
+    meta = obj.get("metadata", {})
+    if not isinstance(meta, dict):
+        return f"metadata must be a mapping, got {InputError.kind_of(meta)}"
+    for key in ("name", "namespace"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return (f"metadata.{key} must be a string, got {InputError.kind_of(meta[key])} "
+                    "(quote it)")
+    return None
+
+
 def load(paths: Iterable[Path]) -> list[Document]:
-    """Every YAML document of every file (directories recursively); YAML errors -> file:line."""
+    """Every YAML document of every file (directories recursively); any problem -> file:line,
+    all of them reported together, and nothing is returned half-loaded."""
     docs: list[Document] = []
     problems: list[str] = []
     for f in _files(paths):
         try:
-            parsed = _parse(f.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{f}:{mark.line + 1}" if mark else str(f)
-            problems.append(f"{where}: YAML error: {getattr(exc, 'problem', exc)}")
+            parsed = _parse(ManifestError.read_text(f))
+        except ManifestError as exc:
+            problems.append(str(exc))
+            continue
+        except (yaml.YAMLError, RecursionError) as exc:
+            problems.append(ManifestError.yaml_problem(str(f), exc))
             continue
         for line, obj in parsed:
             if obj is None:
                 continue
-            if not isinstance(obj, dict):
-                problems.append(f"{f}:{line}: a document must be a mapping, got "
-                                f"{type(obj).__name__}")
+            problem = _object_problem(obj)
+            if problem:
+                problems.append(f"{f}:{line}: {problem}")
                 continue
-            kind = obj.get("kind")
-            if kind is not None and not isinstance(kind, str):
-                problems.append(f"{f}:{line}: kind must be a string, got {kind!r}")
-                continue
-            if not isinstance(obj.get("metadata", {}), dict):
-                problems.append(f"{f}:{line}: metadata must be a mapping")
-                continue
-            if (kind or "").endswith("List") and "items" in obj:
+            kind = obj.get("kind") or ""
+            if kind.endswith("List") and "items" in obj:
                 items = obj["items"] or []
-                bad = [i for i in items if not isinstance(i, dict)] if isinstance(
+                bad = [i for i in items if _object_problem(i)] if isinstance(
                     items, list) else [items]
                 if bad:
-                    problems.append(f"{f}:{line}: {kind}.items must be a list of mappings")
+                    why = _object_problem(bad[0]) if isinstance(items, list) else None
+                    problems.append(f"{f}:{line}: {kind}.items must be a list of mappings"
+                                    + (f" ({why})" if why else ""))
                     continue
                 docs += [Document(str(f), line, item) for item in items]
             else:
                 docs.append(Document(str(f), line, obj))
     if problems:
-        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+        raise ManifestError.invalid(problems)
     return docs
 
 
@@ -132,16 +208,47 @@ def crd_kinds(docs: list[Document]) -> dict[tuple[str, str], bool]:
     out: dict[tuple[str, str], bool] = {}
     for d in docs:
         if d.kind == "CustomResourceDefinition":
-            spec = d.obj.get("spec") or {}
-            group, kind = str(spec.get("group")), str((spec.get("names") or {}).get("kind"))
-            for v in spec.get("versions") or []:
+            spec = d.obj.get("spec")
+            spec = spec if isinstance(spec, dict) else {}  # malformed: the dry run names it
+            names = spec.get("names")
+            group = str(spec.get("group"))
+            kind = str(names.get("kind")) if isinstance(names, dict) else "None"
+            versions = spec.get("versions")
+            for v in versions if isinstance(versions, list) else []:
                 if isinstance(v, dict) and v.get("served") and v.get("name"):
                     out[(f"{group}/{v['name']}", kind)] = spec.get("scope") == "Namespaced"
     return out
 
 
+def _object_incomplete(d: Document) -> str | None:
+    """What `load` lets through (YAML of other tools has no kind) but no API takes."""
+    if not d.api_version or not d.kind:
+        return f"{d.ref}: missing apiVersion or kind"
+    if not d.name:
+        return f"{d.ref}: missing metadata.name"
+    return None
+
+
+def check_objects(docs: list[Document]) -> None:
+    """What can be judged without a cluster: every document a whole object (apiVersion,
+    kind, metadata.name). Commands call it before they attach, so a bad file is named
+    as such whether or not an environment runs; `validate` checks it again."""
+    problems = [p for p in map(_object_incomplete, docs) if p]
+    if problems:
+        raise ManifestError.invalid(problems)
+
+
 def validate(docs: list[Document], dyn: Any) -> None:
-    """Check every document against the live API (and the input's own CRDs)."""
+    """Check every document against the live API (and the input's own CRDs); an API
+    server that cannot be reached is one line (nothing was applied), not urllib3's."""
+    try:
+        _validate(docs, dyn)
+    except TRANSPORT_ERRORS as exc:
+        raise ApplyInterrupted(0, len(docs), None, "validating against the live API",
+                               transport_reason(exc), _server_of(dyn)) from None
+
+
+def _validate(docs: list[Document], dyn: Any) -> None:
     from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
     own = crd_kinds(docs)
@@ -149,11 +256,9 @@ def validate(docs: list[Document], dyn: Any) -> None:
     problems: list[str] = []
     existing_ns: set[str] | None = None
     for d in docs:
-        if not d.api_version or not d.kind:
-            problems.append(f"{d.ref}: missing apiVersion or kind")
-            continue
-        if not d.name:
-            problems.append(f"{d.ref}: missing metadata.name")
+        problem = _object_incomplete(d)
+        if problem:
+            problems.append(problem)
             continue
         if (d.api_version, d.kind) in own:
             namespaced = own[(d.api_version, d.kind)]
@@ -178,7 +283,7 @@ def validate(docs: list[Document], dyn: Any) -> None:
         elif d.namespace:
             problems.append(f"{d.ref}: kind {d.kind} is cluster-scoped but has a namespace")
     if problems:
-        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+        raise ManifestError.invalid(problems)
 
 
 ARGO_IN_CLUSTER = "https://kubernetes.default.svc"
@@ -245,59 +350,91 @@ def _server_side_apply(d: Document, dyn: Any, dry_run: bool) -> None:
         raise ManifestError(f"{d.ref}: rejected by the API server: {reason}") from None
 
 
-def _dry_run(docs: list[Document], dyn: Any) -> None:
+def _dry_run(docs: list[Document], dyn: Any, progress: _Progress | None = None) -> None:
     """The API server validates every document (schemas, admission) before any is
     applied; all rejections are reported together."""
     problems = []
     for d in docs:
+        if progress is not None:
+            progress.current = d
         try:
             _server_side_apply(d, dyn, dry_run=True)
         except ManifestError as exc:
             problems.append(str(exc))
     if problems:
-        raise ManifestError("invalid manifests, nothing applied:\n  " + "\n  ".join(problems))
+        raise ManifestError.invalid(problems)
+
+
+@dataclass
+class _Progress:
+    """How far an apply got: what the message says when the API server goes away."""
+
+    total: int
+    applied: list[Document] = field(default_factory=list)
+    current: Document | None = None
+    step: str = "dry-running the input"
 
 
 def apply(docs: list[Document], dyn: Any, log: Callable[[str], None] = lambda _m: None) -> None:
     """Server-side apply: a dry run of everything first, then Namespaces and CRDs
     (awaited), then the rest. Objects whose CRD or namespace is itself in the input can
     only be dry-run once those exist; if one of them is then rejected, only the
-    Namespaces/CRDs have been applied, and the message says so."""
+    Namespaces/CRDs have been applied, and the message says so. Losing the API server on
+    the way raises ApplyInterrupted: how many were applied of how many, which object
+    failed and why, and that a re-run is safe."""
+    progress = _Progress(total=len(docs))
+    try:
+        _apply(docs, dyn, log, progress)
+    except TRANSPORT_ERRORS as exc:
+        raise ApplyInterrupted(len(progress.applied), progress.total, progress.current,
+                               progress.step, transport_reason(exc),
+                               _server_of(dyn)) from None
+
+
+def _apply(docs: list[Document], dyn: Any, log: Callable[[str], None],
+           progress: _Progress) -> None:
     own_kinds = crd_kinds(docs)
     new_ns = {d.name for d in docs if d.kind == "Namespace"}
 
     def deferred(d: Document) -> bool:
         return (d.api_version, d.kind) in own_kinds or (d.namespace or "") in new_ns
 
-    _dry_run([d for d in docs if not deferred(d)], dyn)
-    applied: list[Document] = []
+    _dry_run([d for d in docs if not deferred(d)], dyn, progress)
+    applied = progress.applied
     first = [d for d in docs if d.kind in ("Namespace", "CustomResourceDefinition")]
     rest = [d for d in docs if d not in first]
     for batch in (first, rest):
         if batch is rest and first:
+            progress.step = "dry-running objects that need the new Namespaces/CRDs"
             try:
-                _dry_run([d for d in rest if deferred(d)], dyn)
+                _dry_run([d for d in rest if deferred(d)], dyn, progress)
             except ManifestError as exc:
                 raise ManifestError(f"{exc}\n(the Namespaces/CRDs of this input were "
                                     "applied; nothing else was)") from None
+        progress.step, progress.current = "applying", None
         for d in batch:
+            progress.current = d
             try:
                 _server_side_apply(d, dyn, dry_run=False)
             except ManifestError as exc:
                 done = ", ".join(f"{a.kind}/{a.name}" for a in applied) or "nothing"
-                raise ManifestError(f"{exc}\n(already applied by this call: {done})") from None
+                raise ManifestError(f"{exc}\n(already applied by this call, {len(applied)} "
+                                    f"of {progress.total}: {done})") from None
             applied.append(d)
+            progress.current = None
             ns = d.namespace or ("default" if dyn.resources.get(
                 api_version=d.api_version, kind=d.kind).namespaced else None)
             log(f"applied {d.kind}/{d.name}" + (f" -n {ns}" if ns else ""))
         crds = [d.name for d in batch if d.kind == "CustomResourceDefinition"]
         if crds:
+            progress.step = "waiting for CRDs to be Established"
             _wait_established(dyn, crds)
             dyn.resources.invalidate_cache()
 
 
 def apply_paths(paths: Iterable[Path], dyn: Any, service_map: dict[str, str],
                 log: Callable[[str], None] = lambda _m: None) -> list[Document]:
+    """load -> validate -> rewrite -> apply: the whole of `harness apply PATHS`."""
     docs = load(paths)
     validate(docs, dyn)
     local = rewrite(docs, service_map)

@@ -135,15 +135,13 @@ def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> 
     if "prometheus" in platform.components:
         prom = platform.prometheus()
         seen = eventually(lambda: prom.query('up{job="external-secrets"} == 0') or None,
-                          timeout=30, description="Prometheus sees ESO down")
+                          timeout=30, error=HarnessError,
+                          description="Prometheus sees ESO down")
         run.check(f"Prometheus sees {len(seen)} ESO target(s) down", bool(seen))
     for proc in eso.processes():
-        platform.start_process(proc.name)
+        platform.start_process(proc.name)  # returns once its /metrics answers (ready)
     run.recovery("ESO replicas started again")
-    t0 = time.monotonic()
-    leader = eventually(eso.leader, timeout=60, description="an ESO replica leads")
-    run.measure("leader_after_restart", time.monotonic() - t0)
-    run.info(f"{leader} leads (a killed leader's Lease must expire first)")
+    _eso_back(probe, run)
     # Found here: a restarted ESO does not re-read Vault for an ExternalSecret whose
     # Secret is fresh (refreshInterval 1h): changes made during the outage wait for the
     # next refresh. The runbook's force-sync brings them at once.
@@ -157,6 +155,42 @@ def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> 
     lost = [k for k in before if k not in after]
     run.result.rpo = {"lost": len(lost), "unit": "Secret(s)", "unexpected_loss": len(lost)}
     run.check("every managed Secret is still there", not lost)
+
+
+def _eso_elects(platform: LocalEnvironment) -> bool:
+    """Whether the ESO replicas run with leader election (staging/prod: two replicas and
+    a Lease). dev runs one replica without it: there is no leader to wait for."""
+    return any("--enable-leader-election=true" in proc.spec.argv
+               for proc in platform.eso_operator.processes())
+
+
+def _eso_back(probe: Probe, run: DrillRun) -> None:
+    """After every replica was restarted: wait until ESO works again. With leader
+    election one replica must take the Lease first (a killed leader's Lease has to
+    expire); without it the restarted replica works at once. Either way ESO is back
+    when its ExternalSecret controller reconciles again (counted on the restarted
+    processes' fresh /metrics), so the check that follows judges a working ESO."""
+    platform = probe.platform
+    t0 = time.monotonic()
+    if _eso_elects(platform):
+        leader = eventually(platform.eso_operator.leader, timeout=60, error=HarnessError,
+                            description="an ESO replica leads")
+        run.measure("leader_after_restart", time.monotonic() - t0)
+        run.info(f"{leader} leads (a killed leader's Lease must expire first)")
+    else:
+        run.info("ESO runs without leader election: no Lease to wait for")
+
+    def reconciled() -> float | None:
+        done = sum(probe.eso.metric("controller_runtime_reconcile_total",
+                                    controller="externalsecret", result=result)
+                   for result in ("success", "requeue", "requeue_after"))
+        return done or None
+
+    count = eventually(reconciled, timeout=60, error=HarnessError,
+                       description="the restarted ESO reconciles ExternalSecrets")
+    run.measure("syncing_after_restart", time.monotonic() - t0)
+    run.check(f"the restarted ESO is ready and syncing ({count:.0f} ExternalSecret "
+              "reconcile(s) since its restart)", True)
 
 
 def cluster_state_restore(platform: LocalEnvironment, run: DrillRun) -> None:
@@ -185,7 +219,8 @@ def cluster_state_restore(platform: LocalEnvironment, run: DrillRun) -> None:
         except Exception:  # noqa: BLE001 - apiserver still starting
             return False
 
-    eventually(listed, timeout=60, interval=0.1, description="the apiserver serves again")
+    eventually(listed, timeout=60, interval=0.1, error=HarnessError,
+               description="the apiserver serves again")
     run.restored("the apiserver serves the ExternalSecrets again")
     now = _inventory(probe)
     missing = sorted(k for k in inventory if now.get(k) != inventory[k])

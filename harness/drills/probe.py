@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 
 from harness.clients.eso import ExternalSecretsClient
+from harness.errors import HarnessError
 from harness.wait import eventually
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Probe:
 
     def wait_service(self, timeout: float) -> float:
         t0 = time.monotonic()
-        eventually(self.service_answers, timeout=timeout, interval=0.1,
+        eventually(self.service_answers, timeout=timeout, interval=0.1, error=HarnessError,
                    description="the Vault Service serves reads")
         return time.monotonic() - t0
 
@@ -123,7 +124,7 @@ class Probe:
             raise AssertionError(f"ExternalSecret {NAMESPACE}/probe: "
                                  f"{cond.get('reason')}: {cond.get('message')}")
 
-        eventually(arrived, timeout=timeout, interval=0.1,
+        eventually(arrived, timeout=timeout, interval=0.1, error=HarnessError,
                    description="the probe Secret holds the Vault value")
         return time.monotonic() - t0
 

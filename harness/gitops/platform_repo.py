@@ -95,6 +95,12 @@ def scan(root: Path, kubectl: str) -> RepoScan:
             result.skipped.append((str(f.relative_to(root)), "no Kubernetes objects "
                                    "(Helm values or other YAML)"))
         result.docs += objects
+    if not result.docs:  # an empty tree, a wrong path: say so rather than apply nothing
+        skipped = "; ".join(f for f, _why in result.skipped)
+        raise ManifestError(
+            f"--platform-repo {root}: holds nothing the harness can apply (no Kubernetes "
+            "objects in its *.yaml/*.yml files or kustomizations"
+            + (f"; without objects: {skipped}" if skipped else "") + ")")
     return result
 
 

@@ -60,7 +60,12 @@ class Verdict:
 def check_rules(rules: list[Rule], live: set[str]) -> list[Verdict]:
     verdicts = []
     for rule in rules:
-        missing = sorted(n for n in metric_names(rule.expr) if n not in live)
+        try:
+            names = metric_names(rule.expr)
+        except HarnessError as exc:  # a Rule made in code, not loaded (loading checks)
+            raise HarnessError(f"{rule.source}: group {rule.group}, rule {rule.name}: "
+                               f"{exc}") from None
+        missing = sorted(n for n in names if n not in live)
         if not missing:
             verdicts.append(Verdict(rule, "ok"))
             continue

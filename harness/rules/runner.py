@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.rules import (
+    Rule,
     RuleTestResult,
     Verdict,
     check_rules,
@@ -46,12 +47,23 @@ class LiveCheck:
         return any(v.status == "dead" for v in self.verdicts)
 
 
+def load_checked(settings: Settings, files: list[Path] | None = None) -> list[Rule]:
+    """The rules of `rule_paths`, each checked as Prometheus would (a bad file raises
+    RulesError naming file, group and rule). Commands call this before they ask an
+    environment for anything, so bad input is named first, whatever runs."""
+    return load_rules(rule_paths(settings, files))
+
+
 def check_live(prometheus: LiveMetrics, settings: Settings,
-               files: list[Path] | None = None) -> LiveCheck:
-    """Check rules (see `rule_paths`) against the live metric names of the running
-    environment's Prometheus; `settings` are the environment's (its time scale)."""
+               files: list[Path] | None = None, *,
+               rules: list[Rule] | None = None) -> LiveCheck:
+    """Check rules (`rules` when already loaded, else those of `rule_paths`) against the
+    live metric names of the running environment's Prometheus; `settings` are the
+    environment's (its time scale)."""
+    if rules is None:
+        rules = load_checked(settings, files)
     live = prometheus.live_metric_names()
-    verdicts = check_rules(load_rules(rule_paths(settings, files)), live)
+    verdicts = check_rules(rules, live)
     return LiveCheck(verdicts=verdicts, live_metrics=len(live),
                      time_scale=settings.time_scale)
 
@@ -61,7 +73,7 @@ def run_unit_tests(settings: Settings, files: list[Path] | None = None) -> list[
     no environment needed) and run them with the toolchain's promtool."""
     from harness.toolchain import Toolchain
 
+    rules = load_checked(settings, files)  # bad input first, then the missing binary
     promtool = str(Toolchain(settings.cache_dir).binary("prometheus", "promtool"))
     with tempfile.TemporaryDirectory(prefix="heracles-promtool-") as tmp:
-        return run_promtool_tests(load_rules(rule_paths(settings, files)), Path(tmp),
-                                  promtool)
+        return run_promtool_tests(rules, Path(tmp), promtool)

@@ -16,6 +16,12 @@ OFFSET = re.compile(r"\boffset\s+([0-9smhdwy.]+)")
 
 
 def parse_duration(text: str) -> float:
+    """Seconds of a Prometheus duration (`1h30m`, `250ms`; `0` alone, as Prometheus
+    allows); anything else is a HarnessError naming the text."""
+    if not isinstance(text, str):
+        raise HarnessError(f"not a Prometheus duration: {text!r}")
+    if text == "0":
+        return 0.0
     parts = DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise HarnessError(f"not a Prometheus duration: {text!r}")
@@ -23,6 +29,8 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
     ms = max(1, round(seconds * 1000))
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 

@@ -18,6 +18,26 @@ from filelock import FileLock
 from harness.errors import HarnessError
 
 
+def holder(port: int) -> str:
+    """Who listens on 127.0.0.1:`port` (pid and command), for an error that says it."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return "an unknown process"
+    for c in conns:
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN:
+            if c.pid is None:
+                return "an unknown process"
+            try:
+                cmd = " ".join(psutil.Process(c.pid).cmdline())[:80]
+            except psutil.Error:
+                cmd = "?"
+            return f"pid {c.pid} ({cmd})"
+    return "another harness run (reserved)"
+
+
 def bindable(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a server could listen on host:port now. SO_REUSEADDR as servers set it
     (Go, Python's http.server): connections in TIME_WAIT from a stopped environment must
@@ -75,15 +95,18 @@ class PortRegistry:
             self._write(data)
         return chosen[::span]
 
-    def reserve(self, run_id: str, wanted: dict[str, int]) -> dict[str, int]:
-        """Re-reserve specific ports when still free; returns the ones obtained."""
+    def reserve(self, run_id: str, wanted: dict[str, int],
+                spans: dict[str, int] | None = None) -> dict[str, int]:
+        """Re-reserve specific ports (with the block each spans) when still free;
+        returns the ones obtained."""
         got: dict[str, int] = {}
         with self.lock:
             data = self._read()
             for key, port in wanted.items():
-                owner = data.get(str(port))
-                if (owner is None or owner == run_id) and bindable(port):
-                    data[str(port)] = run_id
+                block = range(port, port + (spans or {}).get(key, 1))
+                if all(data.get(str(p)) in (None, run_id) and bindable(p) for p in block):
+                    for p in block:
+                        data[str(p)] = run_id
                     got[key] = port
             self._write(data)
         return got

@@ -10,6 +10,7 @@ it could record them.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,25 @@ from harness.wait import WaitTimeout, eventually
 
 RUN_ID_ENV = "HERACLES_RUN_ID"
 REGISTRY_ENV = "HERACLES_REGISTRY"
+PIDS_DIR = "pids"
+
+
+def pid_record_dir(registry: str | Path, run_id: str) -> Path:
+    """`<registry>/pids/<run id>/`: one file per process the run started (pid + start
+    time). The environment marker alone is not enough: a process that rewrites its
+    title (redis-server does) wipes /proc/<pid>/environ with it."""
+    return Path(registry) / PIDS_DIR / run_id
+
+
+def _write_pid_record(registry: str, run_id: str, name: str, pid: int,
+                      create_time: float) -> None:
+    if not registry:
+        return
+    folder = pid_record_dir(registry, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps({"name": name, "pid": pid, "create_time": create_time}))
+    os.replace(tmp, folder / f"{name}.json")
 
 # mirakuru's atexit hook SIGKILLs every process this interpreter started. A detached
 # `harness up` must leave its processes running; teardown is ours (stop/reaper).
@@ -132,6 +152,7 @@ class ManagedProcess:
         executor.process = None
         self.pid = self._popen.pid
         self.create_time = psutil.Process(self.pid).create_time()
+        _write_pid_record(self.registry, self.run_id, spec.name, self.pid, self.create_time)
         self.ready_seconds = time.monotonic() - started
         self.paused = False
 

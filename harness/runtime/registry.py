@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ import psutil
 from filelock import FileLock
 
 from harness.runtime.ports import PortRegistry
-from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
+from harness.runtime.process import PIDS_DIR, REGISTRY_ENV, RUN_ID_ENV, pid_record_dir
 
 
 def new_run_id() -> str:
@@ -37,9 +38,46 @@ def _owner_alive(pid: int, create_time: float) -> bool:
         return False
 
 
-def processes_of_run(run_id: str) -> list[psutil.Process]:
-    """Every live process whose environment carries this run id."""
-    return all_marked_processes(None).get(run_id, [])
+def processes_of_run(run_id: str, registry: str | Path | None = None) -> list[psutil.Process]:
+    """Every live process of this run: those whose environment carries its id, and —
+    with the registry — those it recorded starting (pid + start time) and the members
+    of their process groups, whatever they did to their title or environment."""
+    found = {p.pid: p for p in all_marked_processes(None).get(run_id, [])}
+    if registry is not None:
+        found.update({p.pid: p for p in recorded_processes(registry, run_id)})
+    return list(found.values())
+
+
+def recorded_processes(registry: str | Path, run_id: str) -> list[psutil.Process]:
+    """The processes a run recorded starting that still live (pid and start time both
+    match: a reused pid is someone else's), with the members of their process groups
+    (each was started in a session of its own) born after them."""
+    leaders: dict[int, float] = {}
+    for path in pid_record_dir(registry, run_id).glob("*.json"):
+        try:
+            rec = json.loads(path.read_text())
+            leaders[int(rec["pid"])] = float(rec["create_time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not leaders:
+        return []
+    out: list[psutil.Process] = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            born = proc.create_time()
+            if proc.pid in leaders:
+                if abs(born - leaders[proc.pid]) < 0.5 and proc.status() != "zombie":
+                    out.append(proc)
+                continue
+            group = os.getpgid(proc.pid)
+            if group in leaders and born >= leaders[group] - 0.5 \
+                    and proc.status() != "zombie":
+                out.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError, OSError):
+            continue
+    return out
 
 
 def all_marked_processes(registry: str | None) -> dict[str, list[psutil.Process]]:
@@ -145,6 +183,7 @@ class RunRegistry:
     def forget(self, run_id: str) -> None:
         with self.lock:
             self._path(run_id).unlink(missing_ok=True)
+            shutil.rmtree(pid_record_dir(self.root, run_id), ignore_errors=True)
         self.ports.release(run_id)
 
     def reap(self) -> list[str]:
@@ -158,7 +197,7 @@ class RunRegistry:
             if dead_owner or lost_state:
                 # By run id alone: the run is ours, whatever registry path spelling its
                 # processes carry.
-                kill_processes(processes_of_run(rec.run_id))
+                kill_processes(processes_of_run(rec.run_id, self.root))
                 _mark_state_down(Path(rec.state_dir), rec.run_id)
                 self.forget(rec.run_id)
                 reaped.append(rec.run_id)
@@ -169,6 +208,16 @@ class RunRegistry:
                 kill_processes(procs)
                 self.ports.release(run_id)
                 reaped.append(run_id)
+        # Runs that recorded processes and are not registered: the markers may be gone
+        # (a rewritten title), the pid records are not.
+        for folder in sorted((Path(self.root) / PIDS_DIR).glob("*")):
+            # Asked again per run: one registered since the scan began is not ours.
+            if folder.name not in known and self.get(folder.name) is None:
+                kill_processes(recorded_processes(self.root, folder.name))
+                shutil.rmtree(folder, ignore_errors=True)
+                if folder.name not in reaped:
+                    self.ports.release(folder.name)
+                    reaped.append(folder.name)
         return reaped
 
 

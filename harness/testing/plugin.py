@@ -23,7 +23,7 @@ from harness.backends.base import BACKENDS, LOCAL_CAPABILITIES, Environment, Fau
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
 from harness.runtime.state import StateDir
-from harness.settings import PROFILES
+from harness.settings import PROFILES, Settings
 from harness.testing.factory import EnvironmentFactory, settings_from_options
 from harness.wait import wait_records
 
@@ -161,8 +161,7 @@ def platform(request: pytest.FixtureRequest,
     keep = config.getoption("--harness-keep") or reuse
     try:
         settings = settings_from_options(config, tmp_path_factory)
-        existing = StateDir(settings.state_dir).load()
-        if not reuse and existing and existing.get("status") == "up":
+        if not reuse and _someone_elses(settings):
             # Someone else's running environment (harness up): use it, never destroy it.
             print(f"\nheracles: attaching to the running environment in {settings.state_dir}"
                   " (left running afterwards)")
@@ -179,6 +178,27 @@ def platform(request: pytest.FixtureRequest,
         print(f"\nheracles: environment left running in {settings.state_dir}")
     else:
         plat.down()
+
+
+def _someone_elses(settings: Settings) -> bool:
+    """Whether the state directory holds a running environment this session must leave
+    running: one started detached (`harness up`). A session's environment whose pytest
+    died is reaped first — it is nobody's, and must not be adopted as a detached one
+    (that leaked a whole environment). A live session's is refused."""
+    from harness.backends.local.record import EnvironmentRecord
+    from harness.runtime.registry import RunRegistry
+
+    registry = RunRegistry(settings.registry_dir)
+    registry.reap()
+    record = EnvironmentRecord.load(StateDir(settings.state_dir))
+    if record is None or not record.is_live(registry):
+        return False
+    run = registry.get(record.run_id)
+    if run is not None and run.mode != "detached":
+        raise HarnessError(f"the environment in {settings.state_dir} belongs to a running "
+                           f"session (pid {run.owner_pid}); choose another "
+                           "--harness-state-dir")
+    return True
 
 
 def _remote_platform(config: pytest.Config, backend: str,

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness.errors import HarnessError
+from harness.errors import InputError
 
 AUTO_UNSEAL = {"awskms", "gcpckms", "azurekeyvault", "transit", "pkcs11", "ocikms",
                "alicloudkms", "kmip"}
+# Labelled stanzas of a Vault config (`storage "raft" { ... }`): label -> settings.
+BLOCKS = ("listener", "storage", "seal", "service_registration", "ha_storage")
 
 
-class VaultValuesError(HarnessError):
+class VaultValuesError(InputError):
     """The values file cannot be used; names the file and the key."""
 
 
@@ -76,12 +76,49 @@ def _unquote(value: Any) -> Any:
     return value
 
 
-def _blocks(parsed: dict[str, Any], name: str) -> dict[str, Any]:
-    """`listener "tcp" {...}` parses as [{"tcp": {...}}]: one mapping label -> body."""
+def _labelled(where: str, block: str, value: Any) -> dict[str, Any]:
+    """A labelled stanza as label -> settings. HCL's `listener "tcp" {...}` parses as
+    [{"tcp": {...}}], JSON configs write a mapping or a list of them; anything else (a
+    number, a string) is named."""
+    items = value if isinstance(value, list) else [value]
     out: dict[str, Any] = {}
-    for item in parsed.get(name) or []:
-        out.update(item)
+    for item in items:
+        if not isinstance(item, dict):
+            raise VaultValuesError(f'{where}: {block} must be a block ({block} "<type>" '
+                                   f"{{ ... }}), got {InputError.kind_of(value)}")
+        for label, body in item.items():
+            if body is not None and not isinstance(body, dict):
+                raise VaultValuesError(f'{where}: {block} "{label}" must be a block of '
+                                       f"settings, got {InputError.kind_of(body)}")
+            out[str(label)] = body or {}
     return out
+
+
+def _settings(where: str, name: str, value: Any) -> dict[str, Any]:
+    """An unlabelled stanza (`telemetry { ... }`: [{...}] from HCL, a mapping in JSON)."""
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(i, dict) for i in items):
+        raise VaultValuesError(f"{where}: {name} must be a block of settings, got "
+                               f"{InputError.kind_of(value)}")
+    return {k: v for i in items for k, v in i.items()}
+
+
+def _config_of(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The server configuration in one shape whatever it was written in (HCL text or a
+    YAML object), every stanza the harness reads checked for its type."""
+    config = {k: v for k, v in raw.items() if k not in (*BLOCKS, "telemetry")}
+    for block in BLOCKS:
+        if raw.get(block) is not None:
+            config[block] = _labelled(where, block, raw[block])
+    if raw.get("telemetry") is not None:
+        config["telemetry"] = _settings(where, "telemetry", raw["telemetry"])
+    pm = ((config.get("storage") or {}).get("raft") or {}).get("performance_multiplier")
+    whole = (isinstance(pm, int) and not isinstance(pm, bool) and pm >= 0) or (
+        isinstance(pm, str) and pm.isdigit())
+    if pm is not None and not whole:
+        raise VaultValuesError(f"{where}: storage.raft.performance_multiplier must be a "
+                               f"whole number, got {InputError.kind_of(pm)}")
+    return config
 
 
 def parse_hcl(text: str, where: str) -> dict[str, Any]:
@@ -91,51 +128,90 @@ def parse_hcl(text: str, where: str) -> dict[str, Any]:
         parsed = _unquote(hcl2.loads(text))
     except Exception as exc:  # noqa: BLE001 - lark's parse errors, named below
         raise VaultValuesError(f"{where}: not valid HCL: {str(exc).splitlines()[0]}") from None
-    config = {k: v for k, v in parsed.items()
-              if k not in ("listener", "storage", "seal", "service_registration",
-                           "telemetry", "audit", "ha_storage")}
-    for block in ("listener", "storage", "seal", "service_registration", "ha_storage"):
-        if parsed.get(block):
-            config[block] = _blocks(parsed, block)
-    if parsed.get("telemetry"):
-        config["telemetry"] = {k: v for t in parsed["telemetry"] for k, v in t.items()}
-    return config
+    if not isinstance(parsed, dict):
+        raise VaultValuesError(f"{where}: not a Vault configuration")
+    parsed.pop("audit", None)
+    return _config_of(where, parsed)
+
+
+def _mapping(where: str, node: dict[str, Any], path: str) -> dict[str, Any]:
+    """`node[last key of path]` as a mapping ({} when absent or null, as Helm merges)."""
+    value = node.get(path.rsplit(".", 1)[-1])
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise VaultValuesError(f"{where}: {path} must be a mapping, got "
+                               f"{InputError.kind_of(value)}")
+    return value
+
+
+def _flag(where: str, node: dict[str, Any], path: str) -> bool:
+    value = node.get(path.rsplit(".", 1)[-1])
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise VaultValuesError(f"{where}: {path} must be true or false, got "
+                               f"{InputError.kind_of(value)}")
+    return value
 
 
 def load(path: Path, profile: str) -> VaultValues:
     """Read the Helm values, pick the server configuration the chart would use, and
     judge it against what the profile needs (HA failover and raft snapshots for
-    staging/prod)."""
+    staging/prod). Every key the harness reads is checked for its type and named with
+    its path when wrong: a bad file is one line, not a traceback from deep inside."""
     where = f"Vault Helm values {path}"
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise VaultValuesError(f"{where}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise VaultValuesError(f"{where}: YAML error: {exc}") from None
-    server = values.get("server") or {}
-    ha = server.get("ha") or {}
-    raft = ha.get("raft") or {}
-    if server.get("dev", {}).get("enabled"):
-        mode, text, key = "dev", "", "server.dev"
-    elif ha.get("enabled") and raft.get("enabled"):
-        mode, text, key = "ha-raft", raft.get("config") or "", "server.ha.raft.config"
-    elif ha.get("enabled"):
-        mode, text, key = "ha", ha.get("config") or "", "server.ha.config"
+    docs = [d for d in VaultValuesError.load_yaml(path, where) if d is not None]
+    if not docs:
+        raise VaultValuesError(f"{where}: empty (no Helm values; give the values file you "
+                               "deploy Vault with)")
+    if len(docs) > 1:
+        raise VaultValuesError(f"{where}: {len(docs)} YAML documents; a values file is one")
+    values = docs[0]
+    if not isinstance(values, dict):
+        raise VaultValuesError(f"{where}: the top level must be a mapping of Helm values "
+                               f"(server: ...), got {InputError.kind_of(values)}")
+    server = _mapping(where, values, "server")
+    dev = _mapping(where, server, "server.dev")
+    ha = _mapping(where, server, "server.ha")
+    raft = _mapping(where, ha, "server.ha.raft")
+    standalone = _mapping(where, server, "server.standalone")
+    dev_on, ha_on = _flag(where, dev, "server.dev.enabled"), _flag(where, ha, "server.ha.enabled")
+    raft_on = _flag(where, raft, "server.ha.raft.enabled")
+    if dev_on:
+        mode, node, key = "dev", dev, "server.dev"
+    elif ha_on and raft_on:
+        mode, node, key = "ha-raft", raft, "server.ha.raft.config"
+    elif ha_on:
+        mode, node, key = "ha", ha, "server.ha.config"
     else:
-        mode, text, key = ("standalone", (server.get("standalone") or {}).get("config") or "",
-                           "server.standalone.config")
+        mode, node, key = "standalone", standalone, "server.standalone.config"
+    text = node.get("config") if mode != "dev" else ""
     if isinstance(text, dict):  # the chart also accepts the config as a YAML object
-        config = copy.deepcopy(text)
-    elif mode != "dev" and not text.strip():
+        config = _config_of(f"{where} ({key})", copy.deepcopy(text))
+    elif text is not None and not isinstance(text, str):
+        raise VaultValuesError(f"{where}: {key} must be the server configuration as HCL "
+                               f"text (config: |) or a mapping, got {InputError.kind_of(text)}")
+    elif mode != "dev" and not (text or "").strip():
         raise VaultValuesError(f"{where}: {key} is empty (the chart's default would "
                                "apply; give the configuration you deploy)")
     else:
         config = parse_hcl(text, f"{where} ({key})") if text else {}
-    replicas = int(ha.get("replicas", 3)) if mode.startswith("ha") else 1
+    replicas = _replicas(where, ha) if mode.startswith("ha") else 1
     vv = VaultValues(path, mode, replicas, config)
     vv.findings = assess(vv, profile)
     return vv
+
+
+def _replicas(where: str, ha: dict[str, Any]) -> int:
+    """server.ha.replicas: a whole number >= 1 (null or absent: the chart's 3)."""
+    value = ha.get("replicas")
+    if value is None:
+        return 3
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VaultValuesError(f"{where}: server.ha.replicas must be a whole number of at "
+                               f"least 1, got {InputError.kind_of(value)}")
+    return value
 
 
 def assess(vv: VaultValues, profile: str) -> list[Finding]:
@@ -172,7 +248,7 @@ def assess(vv: VaultValues, profile: str) -> list[Finding]:
     raft = (vv.config.get("storage") or {}).get("raft") or {}
     if storage == "raft":
         pm = raft.get("performance_multiplier")
-        if pm in (None, 0):
+        if pm in (None, 0, "0"):
             f.append(Finding("risk", "storage.raft.performance_multiplier",
                              "unset (= 5, the development timing): leader election ~5x "
                              "slower; measured here 8.7 s to a new active node vs 3.7 s "

@@ -94,3 +94,36 @@ def test_prod_schedules_snapshots_with_retention(staging):
         assert token not in log.read_text()
     finally:
         plat.process("backup").stop()
+
+
+def test_the_runbooks_restore_through_harness_env_reaches_the_leader(staging, tmp_path):
+    """`eval "$(harness env)"; vault operator raft snapshot save/restore` as the runbook
+    types it: the address `harness env` exports is the `vault-active` Service, so the
+    restore lands on the leader and really restores (through the round-robin Service a
+    standby took it, answered 0 and restored nothing)."""
+    vault = staging.component("vault")
+    exports = staging.env_exports()
+    assert exports.count("_ADDR=") == 1 and "export VAULT_ADDR=" in exports
+    assert "unset BAO_ADDR" in exports
+
+    def runbook(*args: str) -> str:
+        done = subprocess.run(["bash", "-c", exports + '\nbao "$@"', "runbook", *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    vault.kv_put("runbook/restore", value="before")
+    snap = tmp_path / "runbook.snap"
+    runbook("operator", "raft", "snapshot", "save", str(snap))
+    vault.kv_put("runbook/restore", value="after")
+    for _attempt in range(2):  # twice: the second must not leave raft without a leader
+        runbook("operator", "raft", "snapshot", "restore", str(snap))
+        eventually(lambda: vault.kv_get("runbook/restore") == {"value": "before"},
+                   timeout=60, description="the snapshot's value is back")
+        assert vault.active_node() is not None
+    assert {n: vault.sealed(n) for n in vault.node_names} == dict.fromkeys(
+        vault.node_names, False)
+    status = staging.status()["components"]["vault"]
+    roles = sorted(n["role"] for n in status["nodes"].values())
+    assert roles == ["active", "standby", "standby"]
+    assert status["active_service"].startswith("https://127.0.0.1:")

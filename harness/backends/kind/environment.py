@@ -568,7 +568,7 @@ class KindEnvironment(ExistingEnvironment):
     def down(self) -> None:
         for proc in self.forwards:
             proc.terminate()
-        kill_processes(processes_of_run(self.run_id))
+        kill_processes(processes_of_run(self.run_id, self.registry.root))
         self.registry.forget(self.run_id)
         (self.dir / "kind.json").unlink(missing_ok=True)
         if not self.toolchain.problem("kind"):

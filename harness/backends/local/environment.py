@@ -26,7 +26,7 @@ from harness.backends.local.components.observability import Alertmanager, Promet
 from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import Vault
 from harness.backends.local.profiles import COMPONENTS, PROFILE_COMPONENTS, resolve_components
-from harness.backends.local.record import EnvironmentRecord, running_profile
+from harness.backends.local.record import EnvironmentRecord, recorded_profile
 from harness.backends.local.service_map import service_map
 from harness.errors import ComponentStartError, HarnessError
 from harness.runtime.pki import PKI
@@ -61,16 +61,18 @@ def profile_chosen(profile: str | None) -> bool:
 
 
 def bring_up(settings: Settings, components: list[str] | None = None, *,
-             keep_running_profile: bool = False, events: Events = _quiet) -> LocalEnvironment:
+             keep_running_profile: bool = False, recreate: bool = False,
+             events: Events = _quiet) -> LocalEnvironment:
     """`harness up`: start the environment of `settings.state_dir`, or attach to it and
-    start what is missing. With `keep_running_profile` (no profile was asked for), a
-    running environment keeps the profile it has rather than `up()` refusing the
-    default."""
-    if keep_running_profile:
-        running = running_profile(settings.state_dir)
-        if running in PROFILE_COMPONENTS:
-            settings = settings.with_(profile=running)
-    return LocalEnvironment(settings).up(components or None, events=events)
+    start what is missing. With `keep_running_profile` (no profile was asked for), the
+    recorded environment — running or stopped — keeps the profile it has rather than
+    `up()` refusing the default."""
+    if keep_running_profile and not recreate:
+        recorded = recorded_profile(settings.state_dir)
+        if recorded in PROFILE_COMPONENTS:
+            settings = settings.with_(profile=recorded)
+    return LocalEnvironment(settings).up(components or None, events=events,
+                                         recreate=recreate)
 
 
 class LocalEnvironment:
@@ -221,7 +223,10 @@ class LocalEnvironment:
 
     # ---- up / attach / down ------------------------------------------------------------
     def up(self, components: list[str] | None = None, mode: str = "detached",
-           events: Events = _quiet) -> LocalEnvironment:
+           events: Events = _quiet, recreate: bool = False) -> LocalEnvironment:
+        """Start the environment, or attach to it and start what is missing. A state
+        directory that holds a stopped environment of another profile is refused
+        unless `recreate` (its data would not fit); `recreate` starts from nothing."""
         started = time.monotonic()
         reaped = self.registry.reap()
         if reaped:
@@ -229,8 +234,9 @@ class LocalEnvironment:
         names = resolve_components(
             components or self.settings.components or PROFILE_COMPONENTS[self.settings.profile])
         with self.state.lock():
-            live, names = self._plan(names)
+            live, names = self._plan(names, recreate, events)
             record = self.record
+            previous_map = dict(record.service_map)
             record.components = names
             self._build(names)
             self._preflight()
@@ -239,7 +245,7 @@ class LocalEnvironment:
                 # (and so are the ports reserved next).
                 self.registry.register(record.run_id, self.state.root, "starting")
             try:
-                self._reserve_ports(fresh=not live)
+                self._reserve_ports(fresh=not live, events=events)
             except BaseException:
                 if not live:
                     self.registry.forget(record.run_id)
@@ -247,13 +253,19 @@ class LocalEnvironment:
             record.begin_start()
             record.save(self.state)
             self._start_components(live, events)
-            record.started(self.endpoints())
+            new_map = self.service_map()
+            if not live and previous_map:
+                from harness.backends.local.repoint import repoint
+
+                repoint(self, previous_map, new_map, events)
+            record.started(self.endpoints(), new_map)
             record.save(self.state)
             self.registry.set_mode(record.run_id, mode)
         self.timings["total"] = time.monotonic() - started
         return self
 
-    def _plan(self, names: list[str]) -> tuple[bool, list[str]]:
+    def _plan(self, names: list[str], recreate: bool = False,
+              events: Events = _quiet) -> tuple[bool, list[str]]:
         """Attach to the live environment of this state directory (its components plus
         `names`), or start a fresh run there. Returns (live, components)."""
         previous = EnvironmentRecord.load(self.state)
@@ -269,7 +281,18 @@ class LocalEnvironment:
         if previous is not None:
             # Not live by the registry's account (wiped, or another registry):
             # whatever that run left running on these data dirs goes first.
-            kill_processes(processes_of_run(previous.run_id))
+            kill_processes(processes_of_run(previous.run_id, self.registry.root))
+            if recreate:
+                self._wipe_state()
+                events(f"recreated {self.state.root}: the {previous.profile} environment's "
+                       "data removed")
+                previous = None
+            elif previous.profile != self.settings.profile:
+                raise HarnessError(
+                    f"{self.state.root} holds a stopped {previous.profile!r} environment "
+                    f"(its etcd, Vault and Git data), not {self.settings.profile!r}; run "
+                    "`harness up --recreate` to start over, `harness down --purge` first, "
+                    "or choose another --state-dir")
         self._record = EnvironmentRecord.fresh(
             previous, new_run_id(), self.settings.profile, self.settings.time_scale,
             str(self.settings.vault_values or "") or None)
@@ -309,7 +332,7 @@ class LocalEnvironment:
                 proc.stop(grace=3)
                 record.processes.pop(proc.name, None)
             if not live:
-                kill_processes(processes_of_run(record.run_id))
+                kill_processes(processes_of_run(record.run_id, self.registry.root))
                 self.registry.forget(record.run_id)
             else:
                 self.registry.set_mode(record.run_id, "detached")
@@ -332,17 +355,33 @@ class LocalEnvironment:
                 "cannot start: " + "; ".join(problems.values())
                 + f"; run: harness toolchain install --only {','.join(problems)}")
 
-    def _reserve_ports(self, fresh: bool) -> None:
+    def _wipe_state(self) -> None:
+        """Everything in the state directory but the lock we hold."""
+        for path in self.state.root.iterdir():
+            if path.name == ".lock":
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    def _reserve_ports(self, fresh: bool, events: Events = _quiet) -> None:
         record = self.record
         ports = record.ports
         spans = {k: v for c in self.components.values()
                  for k, v in c.wanted_ports().items() if v > 1}
         wanted = [p for c in self.components.values() for p in c.wanted_ports()]
         if fresh:
-            # Ports of an environment that went down are re-used when still free, so
-            # data directories that remember addresses (etcd) stay consistent.
-            keep = self.registry.ports.reserve(record.run_id, {
-                k: v for k, v in ports.items() if k in wanted and k not in spans})
+            # Ports of an environment that went down are kept (blocks included), so
+            # data directories and objects that remember addresses stay consistent; one
+            # taken meanwhile moves, and what held the old address is re-pointed.
+            from harness.runtime.ports import holder
+
+            previous = {k: v for k, v in ports.items() if k in wanted}
+            keep = self.registry.ports.reserve(record.run_id, previous, spans)
+            for key in sorted(set(previous) - set(keep)):
+                events(f"port {previous[key]} ({key}) is taken by {holder(previous[key])}: "
+                       "moving it")
             ports.clear()
             ports.update(keep)
         for key in (p for p in wanted if p not in ports):
@@ -380,7 +419,7 @@ class LocalEnvironment:
                 for name, comp in reversed(self.components.items()):
                     comp.stop()
                     events(f"{name}: stopped")
-                strays = processes_of_run(record.run_id)
+                strays = processes_of_run(record.run_id, self.registry.root)
                 if strays:
                     kill_processes(strays)
                     events(f"killed {len(strays)} stray process(es) of run {record.run_id}")
@@ -423,16 +462,19 @@ class LocalEnvironment:
             getattr(proc, action)()
             self._record_process(proc)
 
+    def _owner(self, name: str) -> Component:
+        for comp in self.components.values():
+            if any(p.name == name for p in comp.processes()):
+                return comp
+        raise HarnessError(f"no process {name!r} in this environment")
+
     def restart_process(self, name: str) -> ManagedProcess:
-        """Graceful restart on the same data directory and ports."""
-        proc = self.process(name)
-        self._control(proc, "restart")
-        return proc
+        """Graceful restart on the same data directory and ports, through the component
+        that owns the process (it may have more to do: the dev Vault unseals)."""
+        return self._owner(name).restart_process(name)
 
     def start_process(self, name: str) -> ManagedProcess:
-        proc = self.process(name)
-        self._control(proc, "start")
-        return proc
+        return self._owner(name).start_process(name)
 
     # ---- cluster state (etcd) backup and restore -----------------------------------------
     def _kube_clients(self) -> list[ManagedProcess]:
@@ -502,7 +544,8 @@ class LocalEnvironment:
                                  "running": p.running(), "ready": p.ready(),
                                  "log": str(p.spec.log_path)}
             comps[name] = {"address": comp.address, "ready": all(
-                v["ready"] for v in procs.values()), "processes": procs}
+                v["ready"] for v in procs.values()), "processes": procs,
+                **comp.status_details()}
         return {"state_dir": str(self.state.root), "status": str(record.status),
                 "run_id": record.run_id, "profile": record.profile,
                 "kubeconfig": str(self.state.kubeconfig), "components": comps}
@@ -532,12 +575,15 @@ class LocalEnvironment:
         if "vault" in self.components:
             vault = self.vault
             bao = self.toolchain.binary("openbao", "bao")
-            # The token itself is never printed: the shell reads it from its 0600 file.
-            lines += [f"export VAULT_ADDR={vault.address} BAO_ADDR={vault.address}",
+            # One set of variables, VAULT_*, which `vault` and `bao` both honour; BAO_*
+            # are unset, since bao prefers them and a stale one would disagree. The
+            # address is the `vault-active` Service (on dev: the node), so the runbook's
+            # snapshot restore and step-down reach the leader. The token itself is never
+            # printed: the shell reads it from its 0600 file.
+            lines += ["unset BAO_ADDR BAO_TOKEN BAO_CACERT",
+                      f"export VAULT_ADDR={vault.active_address}",
                       f'export VAULT_TOKEN="$(cat {vault.root_token_file})"',
-                      'export BAO_TOKEN="$VAULT_TOKEN"',
-                      *([f"export VAULT_CACERT={vault.ctx.pki.ca_cert} "
-                         f"BAO_CACERT={vault.ctx.pki.ca_cert}"] if vault.tls else []),
+                      *([f"export VAULT_CACERT={vault.ctx.pki.ca_cert}"] if vault.tls else []),
                       f"export PATH={bao.parent}:$PATH"]
         for name, var in (("prometheus", "HERACLES_PROMETHEUS_URL"),
                           ("alertmanager", "HERACLES_ALERTMANAGER_URL")):

@@ -45,6 +45,9 @@ class EnvironmentRecord:
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
+    # In-cluster address -> local address when it last ran: what objects in etcd and the
+    # seeded Git repo hold, so a moved port can be re-pointed on the next `up`.
+    service_map: dict[str, str] = field(default_factory=dict)
     time_scale: float | None = None
     vault_values: str | None = None
     created: float = 0.0
@@ -101,6 +104,7 @@ class EnvironmentRecord:
         everything else starts over."""
         return cls(run_id=run_id, profile=profile, status=Status.DOWN,
                    ports=dict(previous.ports) if previous else {},
+                   service_map=dict(previous.service_map) if previous else {},
                    time_scale=time_scale, vault_values=vault_values,
                    created=time.time(), extra=dict(previous.extra) if previous else {})
 
@@ -109,11 +113,14 @@ class EnvironmentRecord:
         was interrupted (its leftovers were reaped first)."""
         self.status = Status.STARTING
 
-    def started(self, endpoints: dict[str, str]) -> None:
+    def started(self, endpoints: dict[str, str],
+                service_map: dict[str, str] | None = None) -> None:
         if self.status is not Status.STARTING:
             raise RecordError(f"run {self.run_id}: started while {self.status}")
         self.status = Status.UP
         self.endpoints = dict(endpoints)
+        if service_map is not None:
+            self.service_map = dict(service_map)
 
     def start_failed(self, was_live: bool) -> None:
         """A repair that failed leaves the environment up (what ran still runs); a
@@ -127,6 +134,12 @@ class EnvironmentRecord:
     def stopped(self) -> None:
         self.status = Status.DOWN
         self.processes = {}
+
+
+def recorded_profile(state_dir: Path) -> str | None:
+    """The profile of the environment recorded in `state_dir`, running or stopped."""
+    record = EnvironmentRecord.load(StateDir(state_dir))
+    return record.profile if record is not None else None
 
 
 def running_profile(state_dir: Path) -> str | None:

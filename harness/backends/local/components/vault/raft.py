@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.backends.local.components.base import Component
-from harness.backends.local.components.vault.templates import KEY_SHARES, KEY_THRESHOLD
+from harness.backends.local.components.vault.templates import (
+    DEV_KEY_SHARES,
+    DEV_KEY_THRESHOLD,
+    KEY_SHARES,
+    KEY_THRESHOLD,
+)
 from harness.clients.vault import VaultAdmin
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
@@ -65,6 +70,13 @@ class RaftOperations(VaultAdmin, Component):
     def unseal_keys(self) -> list[str]:
         raise NotImplementedError
 
+    def init_data(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def active_address(self) -> str:
+        raise NotImplementedError
+
     @property
     def ha(self) -> bool:
         raise NotImplementedError
@@ -107,17 +119,20 @@ class RaftOperations(VaultAdmin, Component):
 
     # ---- init and unseal -----------------------------------------------------------------
     def initialize_and_unseal(self, timeout: float = 60) -> None:
-        """`operator init` (5 shares, threshold 3) once; unseal every sealed node."""
+        """`operator init` once (HA: 5 shares, threshold 3; dev: one key); unseal every
+        sealed node with the original keys."""
         import hvac
 
         first = self.node_names[0]
+        shares, threshold = ((KEY_SHARES, KEY_THRESHOLD) if self.ha
+                             else (DEV_KEY_SHARES, DEV_KEY_THRESHOLD))
         if not self.health(first)["initialized"]:
-            result = self.node_client(first).sys.initialize(KEY_SHARES, KEY_THRESHOLD)
+            result = self.node_client(first).sys.initialize(shares, threshold)
             REDACTOR.add(result["root_token"], *result["keys"], *result["keys_base64"])
             write_private(self.init_file, json.dumps({
                 "keys": result["keys"], "keys_base64": result["keys_base64"],
-                "root_token": result["root_token"], "shares": KEY_SHARES,
-                "threshold": KEY_THRESHOLD}).encode())
+                "root_token": result["root_token"], "shares": shares,
+                "threshold": threshold}).encode())
             write_private(self.root_token_file, result["root_token"].encode())
             self.unseal(first, timeout=timeout)
             # Autopilot promotes a joined node to voter after it has been stable this
@@ -143,7 +158,8 @@ class RaftOperations(VaultAdmin, Component):
         still reaching the leader, so refusals are retried until the deadline."""
         import hvac
 
-        keys = self.unseal_keys()[:KEY_THRESHOLD] if keys is None else keys
+        threshold = int(self.init_data().get("threshold", KEY_THRESHOLD))
+        keys = self.unseal_keys()[:threshold] if keys is None else keys
         client = self.node_client(node)
 
         def submit() -> str:
@@ -160,7 +176,7 @@ class RaftOperations(VaultAdmin, Component):
                 raise AssertionError(f"{node} refused the keys: {exc}") from None
             if resp and not resp.get("sealed", True):
                 return "unsealed"
-            if len(keys) < KEY_THRESHOLD:
+            if len(keys) < threshold:
                 client.sys.submit_unseal_key(reset=True)
                 return "below threshold"
             raise AssertionError(f"{node} still sealed after {len(keys)} key(s)")

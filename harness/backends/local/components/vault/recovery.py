@@ -20,10 +20,11 @@ class DisasterRecovery(RaftOperations):
     # ---- the runbook ---------------------------------------------------------------------
     def bao(self, *args: str, token: str | None = None, node: str | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run the `bao` CLI (the runbook's `vault ...`) against the Service or a node;
-        the token goes through the environment, never argv."""
-        env = {"BAO_ADDR": self.node_address(node) if node else self.address,
-               "VAULT_ADDR": self.node_address(node) if node else self.address,
+        """Run the `bao` CLI (the runbook's `vault ...`) against the `vault-active`
+        Service (what must reach the leader: snapshots, step-down) or a node; the token
+        goes through the environment, never argv."""
+        address = self.node_address(node) if node else self.active_address
+        env = {"BAO_ADDR": address, "VAULT_ADDR": address,
                "BAO_TOKEN": token or self.root_token(), "PATH": "/usr/bin:/bin",
                "HOME": str(self._dir)}
         env["VAULT_TOKEN"] = env["BAO_TOKEN"]

@@ -60,8 +60,32 @@ RETRY_JOIN = """\
   }}
 """
 
+DEV_HCL = """\
+# vault: the dev profile's single node (heracles-harness). Plain HTTP as the spec's
+# development column has it, but raft storage on disk instead of `server -dev`'s memory,
+# so its data (policies, roles, KV) survive `harness down` -> `harness up`.
+ui = false
+api_addr = "http://127.0.0.1:{api}"
+cluster_addr = "http://127.0.0.1:{cluster}"
+cluster_name = "heracles"
+
+listener "tcp" {{
+  address = "127.0.0.1:{api}"
+  cluster_address = "127.0.0.1:{cluster}"
+  tls_disable = 1
+}}
+
+storage "raft" {{
+  path = "{data}"
+  node_id = "vault"
+  performance_multiplier = 1
+}}
+
+"""
+
 HAPROXY_CFG = """\
-# The Vault Service: routes only to ready nodes (unsealed: active or standby).
+# The Vault Services: `vault` routes to every ready node (unsealed: active or standby),
+# `vault-active` only to the active one — as the chart's two Services do.
 global
   log stdout format raw local0 info
   maxconn 512
@@ -82,28 +106,42 @@ backend vault-nodes
   option httpchk GET /v1/sys/health?standbyok=true
   http-check expect status 200
   default-server check check-ssl verify required ca-file {ca} inter 500ms fall 1 rise 1
+{servers}
+frontend vault-active
+  bind 127.0.0.1:{active_port}
+  default_backend vault-active-node
+
+backend vault-active-node
+  option httpchk GET /v1/sys/health
+  http-check expect status 200
+  default-server check check-ssl verify required ca-file {ca} inter 500ms fall 1 rise 1
 {servers}"""
 
 IN_CLUSTER_NAMES = ("vault.vault.svc.cluster.local", "vault.vault.svc", "vault.vault")
+ACTIVE_IN_CLUSTER_NAMES = ("vault-active.vault.svc.cluster.local", "vault-active.vault.svc",
+                           "vault-active.vault")
 
 KEY_SHARES, KEY_THRESHOLD = 5, 3
+DEV_KEY_SHARES = DEV_KEY_THRESHOLD = 1  # one node on a laptop: one key, kept 0600
 NODES = 3
 SERVICE_NAMES = ("vault", "vault.vault", "vault.vault.svc", "vault.vault.svc.cluster.local",
                  "vault-active.vault.svc.cluster.local", "127.0.0.1", "localhost")
 
 
-def vault_service_aliases(target_hostport: str, tls: bool) -> dict[str, str]:
+def vault_service_aliases(target_hostport: str, tls: bool,
+                          names: Iterable[str] = IN_CLUSTER_NAMES) -> dict[str, str]:
     """The spec's in-cluster Vault addresses -> `target_hostport`. HA Vault speaks TLS
     only: the scheme is kept, so a store written with http:// fails as it would in the
     cluster. The dev server has no TLS (the spec's "simplified TLS"): both reach it."""
     return {f"{scheme}://{name}:8200": f"{scheme if tls else 'http'}://{target_hostport}"
-            for name in IN_CLUSTER_NAMES for scheme in ("http", "https")}
+            for name in names for scheme in ("http", "https")}
 
 
-def dev_config(audit_log: Path | str) -> str:
-    """The dev server's extra config (`-config=`): telemetry and the audit device; the
-    listener and the in-memory storage come from `server -dev` itself."""
-    return TELEMETRY_AND_AUDIT.format(audit_log=audit_log)
+def dev_config(api: int, cluster: int, data: Path | str, audit_log: Path | str) -> str:
+    """The dev node's HCL: HTTP listener and one-node raft storage on 127.0.0.1, then
+    telemetry and the audit device."""
+    return (DEV_HCL.format(api=api, cluster=cluster, data=data)
+            + TELEMETRY_AND_AUDIT.format(audit_log=audit_log))
 
 
 def audit_config(audit_log: Path | str) -> str:
@@ -128,8 +166,11 @@ def node_config(node: str, profile: str, api: int, cluster: int, cert: Path | st
             + TELEMETRY_AND_AUDIT.format(audit_log=audit_log))
 
 
-def haproxy_config(port: int, ca: Path | str, servers: Iterable[tuple[str, int]]) -> str:
-    """The Service's haproxy.cfg: TCP passthrough on 127.0.0.1:`port` to every
-    (node name, api port), health-checked so that only unsealed nodes get traffic."""
+def haproxy_config(port: int, ca: Path | str, servers: Iterable[tuple[str, int]],
+                   active_port: int) -> str:
+    """The Services' haproxy.cfg: TCP passthrough on 127.0.0.1:`port` to every
+    (node name, api port), health-checked so that only unsealed nodes get traffic; and on
+    127.0.0.1:`active_port` to the active node only (sys/health answers 200 there and
+    429 on a standby)."""
     lines = "".join(f"  server {name} 127.0.0.1:{api}\n" for name, api in servers)
-    return HAPROXY_CFG.format(port=port, ca=ca, servers=lines)
+    return HAPROXY_CFG.format(port=port, ca=ca, servers=lines, active_port=active_port)
