@@ -202,6 +202,9 @@ class RemoteVault(Remote, VaultAdmin):
     def tls(self) -> bool:
         return self.address.startswith("https://")
 
+    def ca_bundle(self) -> bytes | None:
+        return self.ca_cert.read_bytes() if self.ca_cert else None
+
     def client(self, token: str | None = None, url: str | None = None) -> Any:
         import hvac
 

@@ -45,14 +45,18 @@ def make_test_store(vault: VaultAdmin, eso: ExternalSecretsClient,
     vault.write_policy(name, f'path "secret/data/{namespace}/*" {{\n'
                              '  capabilities = ["read"]\n}\n')
     vault.write_kubernetes_role(name, "vault-reader", namespace, [name])
+    provider: dict[str, Any] = {
+        # The spec's in-cluster address; https with the CA where Vault speaks TLS only
+        # (staging/prod), as the spec's own http:// store cannot log in there.
+        "server": f"{'https' if vault.tls else 'http'}://vault.vault.svc.cluster.local:8200",
+        "path": "secret", "version": "v2", "auth": {"kubernetes": {
+            "mountPath": "kubernetes", "role": name,
+            "serviceAccountRef": {"name": "vault-reader"}}}}
+    if (ca := vault.ca_bundle()) is not None:
+        provider["caBundle"] = base64.b64encode(ca).decode()
     eso.apply_object({
         "apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore",
-        "metadata": {"name": "vault"},
-        "spec": {"provider": {"vault": {
-            "server": "http://vault.vault.svc.cluster.local:8200", "path": "secret",
-            "version": "v2", "auth": {"kubernetes": {
-                "mountPath": "kubernetes", "role": name,
-                "serviceAccountRef": {"name": "vault-reader"}}}}}},
+        "metadata": {"name": "vault"}, "spec": {"provider": {"vault": provider}},
     }, namespace)
     return {"store": "vault", "prefix": namespace, "role": name, "policy": name}
 

@@ -15,6 +15,15 @@ class VaultAdmin:
     def client(self, token: str | None = None, url: str | None = None) -> Any:
         raise NotImplementedError
 
+    @property
+    def tls(self) -> bool:
+        """Whether clients must speak TLS to it (the in-cluster store URL's scheme)."""
+        return False
+
+    def ca_bundle(self) -> bytes | None:
+        """The CA that signed its certificate, for a store's caBundle (None: none)."""
+        return None
+
     def after_auth_write(self, mount: str) -> None:
         """Hook: make a kubernetes-auth change effective everywhere (see Vault)."""
 

@@ -61,19 +61,27 @@ def recorded_processes(registry: str | Path, run_id: str) -> list[psutil.Process
             continue
     if not leaders:
         return []
+    # A group is this run's while its leader lives with the recorded start time, or
+    # while no process has the leader's pid: Linux does not hand out a pid that is still
+    # some group's id, so then the members are the orphans of our leader. A live process
+    # with that pid and another start time means the pid — and the group id — were
+    # reused by someone else: not ours.
+    groups: set[int] = set()
+    procs = list(psutil.process_iter(["pid", "create_time"]))
+    alive = {p.pid: p.info["create_time"] for p in procs}
+    for pid, born in leaders.items():
+        if pid not in alive or abs(alive[pid] - born) < 0.5:
+            groups.add(pid)
     out: list[psutil.Process] = []
-    for proc in psutil.process_iter(["pid"]):
+    for proc in procs:
         if proc.pid == os.getpid():
             continue
         try:
-            born = proc.create_time()
             if proc.pid in leaders:
-                if abs(born - leaders[proc.pid]) < 0.5 and proc.status() != "zombie":
+                if proc.pid in groups and proc.status() != "zombie":
                     out.append(proc)
                 continue
-            group = os.getpgid(proc.pid)
-            if group in leaders and born >= leaders[group] - 0.5 \
-                    and proc.status() != "zombie":
+            if os.getpgid(proc.pid) in groups and proc.status() != "zombie":
                 out.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError, OSError):
             continue
@@ -186,6 +194,15 @@ class RunRegistry:
             shutil.rmtree(pid_record_dir(self.root, run_id), ignore_errors=True)
         self.ports.release(run_id)
 
+    def _log(self, message: str) -> None:
+        """`<registry>/reaper.log`: who reaped what and why — a run that vanished is
+        explained there."""
+        me = psutil.Process()
+        line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {me.pid} "
+                f"({' '.join(me.cmdline())[:120]}): {message}\n")
+        with open(Path(self.root) / "reaper.log", "a") as fh:
+            fh.write(line)
+
     def reap(self) -> list[str]:
         """Stop the leftovers of dead runs; returns the run ids reaped."""
         reaped: list[str] = []
@@ -195,6 +212,9 @@ class RunRegistry:
             dead_owner = rec.mode != "detached" and not rec.owner_alive()
             lost_state = not Path(rec.state_dir).exists()
             if dead_owner or lost_state:
+                why = (f"state dir {rec.state_dir} is gone" if lost_state
+                       else f"owner pid {rec.owner_pid} ({rec.mode}) is gone")
+                self._log(f"reaped {rec.run_id}: {why}")
                 # By run id alone: the run is ours, whatever registry path spelling its
                 # processes carry.
                 kill_processes(processes_of_run(rec.run_id, self.root))
@@ -205,6 +225,7 @@ class RunRegistry:
         # between spawning and registering): nothing can ever attach to them.
         for run_id, procs in marked.items():
             if run_id not in known:
+                self._log(f"reaped {run_id}: {len(procs)} process(es) of an unregistered run")
                 kill_processes(procs)
                 self.ports.release(run_id)
                 reaped.append(run_id)
@@ -213,7 +234,10 @@ class RunRegistry:
         for folder in sorted((Path(self.root) / PIDS_DIR).glob("*")):
             # Asked again per run: one registered since the scan began is not ours.
             if folder.name not in known and self.get(folder.name) is None:
-                kill_processes(recorded_processes(self.root, folder.name))
+                if recorded := recorded_processes(self.root, folder.name):
+                    self._log(f"reaped {folder.name}: {len(recorded)} recorded process(es) "
+                              "of an unregistered run")
+                kill_processes(recorded)
                 shutil.rmtree(folder, ignore_errors=True)
                 if folder.name not in reaped:
                     self.ports.release(folder.name)

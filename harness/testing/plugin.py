@@ -60,6 +60,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-vault-values", default=None,
                     help="your Vault Helm values: the staging/prod environments (local) and "
                          "the kind backend's Vault chart use their server configuration")
+    group.addoption("--harness-soak", type=float, default=0, metavar="SECONDS",
+                    help="run the soak scenarios (marked `soak`) for this long; "
+                         "without it they are skipped")
     group.addoption("--harness-time-scale", type=float, default=None,
                     help="divide alert `for:`, rule windows and scrape/evaluation "
                          "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
@@ -71,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "existing); unmarked scenarios need the local backend")
     config.addinivalue_line("markers", "needs(*capabilities): skipped, with the reason, "
                             "on a backend without them (harness.backends.CAPABILITIES)")
+    config.addinivalue_line("markers", "soak: long, bounded; opt-in with --harness-soak "
+                            "SECONDS")
 
 
 def backend_name(config: pytest.Config) -> str:
@@ -117,7 +122,10 @@ def backend_capabilities(config: pytest.Config) -> frozenset[str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A scenario needing what the backend lacks is skipped before any fixture runs."""
+    """A scenario needing what the backend lacks is skipped before any fixture runs;
+    a soak runs only when asked for."""
+    if item.get_closest_marker("soak") and not item.config.getoption("--harness-soak"):
+        pytest.skip("soak scenario: opt in with --harness-soak SECONDS")
     if item.get_closest_marker("scenario") is None:
         return
     needed = {c for m in item.iter_markers("needs") for c in m.args}
@@ -230,6 +238,12 @@ def _remote_platform(config: pytest.Config, backend: str,
     yield kind
     if not config.getoption("--harness-keep"):
         kind.down()
+
+
+@pytest.fixture
+def soak_seconds(request: pytest.FixtureRequest) -> float:
+    """How long a soak scenario runs (--harness-soak)."""
+    return float(request.config.getoption("--harness-soak"))
 
 
 @pytest.fixture(scope="session")

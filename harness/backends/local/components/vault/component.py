@@ -112,6 +112,9 @@ class Vault(DisasterRecovery):
     def tls(self) -> bool:
         return self.ha
 
+    def ca_bundle(self) -> bytes | None:
+        return self.ctx.pki.ca_cert.read_bytes() if self.tls else None
+
     def service_aliases(self) -> dict[str, str]:
         return {**vault_service_aliases(hostport(self.address), self.tls),
                 **vault_service_aliases(hostport(self.active_address), self.tls,
