@@ -50,7 +50,7 @@ def test_eso_outage_passes_on_dev_from_the_command_line(dev: LocalEnvironment,
     assert syncing and checks[syncing[0]] is True
     assert all(v is True for v in checks.values()), checks
     assert "leader_after_restart" not in report["measurements"]
-    assert report["measurements"]["syncing_after_restart"] >= 0
+    assert "syncing_after_restart" in report["measurements"]
 
 
 @pytest.mark.parametrize("name", DEV_DRILLS)

@@ -112,13 +112,29 @@ class Probe:
         value = self.eso.secret_value(NAMESPACE, "probe", "value")
         return digest(value) if value is not None else None
 
+    def synced_version(self) -> str | None:
+        """status.syncedResourceVersion: the metadata (annotations included) ESO last
+        synced the probe ExternalSecret with; None before its first sync."""
+        status = self.eso.get(NAMESPACE, "probe").get("status") or {}
+        return status.get("syncedResourceVersion") or None
+
     def wait_secret(self, timeout: float = 60, force: bool = True) -> float:
-        """Until the Kubernetes Secret holds the probe's current Vault value."""
+        """Until the Kubernetes Secret holds the probe's current Vault value — and, when
+        force-synced, until ESO has synced the force-sync request itself. A request still
+        pending when the value already matched (the first sync came first) would be acted
+        on later: after a restart that makes ESO re-read Vault, and a drill that then
+        judges "a restarted ESO keeps the fresh Secret" would see a change it did not
+        cause. A never-synced ExternalSecret needs no request: its first sync reads Vault."""
         t0 = time.monotonic()
-        if force:
+        before = self.synced_version()
+        forced = force and before is not None
+        if forced:
             self.eso.force_sync(NAMESPACE, "probe")
+
         def arrived() -> bool:
-            if self.secret_digest() == self.written["probe"]:
+            version = self.synced_version()
+            if (self.secret_digest() == self.written["probe"] and version is not None
+                    and not (forced and version == before)):
                 return True
             cond = self.eso.condition(NAMESPACE, "probe") or {}
             raise AssertionError(f"ExternalSecret {NAMESPACE}/probe: "

@@ -1,6 +1,7 @@
 """GitOps content into a running environment, as `harness apply` and `harness gitops
 bootstrap` do it: plain manifests applied (validated, service-mapped), the Applications
-of a platform repository awaited, an environment's app-of-apps bootstrapped.
+of a platform repository awaited, an environment's app-of-apps bootstrapped (its own
+tree awaited, not every Application in argocd; CRDs it lacks named at once).
 
 These are the steps around the library calls (which client, which file, how the
 remaining time is shared between waits); the commands only parse options and print.
@@ -257,7 +258,8 @@ def bootstrap(platform: Environment, env: str | None = None, timeout: float = 18
 
     path = app_of_apps_path(platform, env)
     if not path.is_file():
-        raise HarnessError(f"{path}: no app-of-apps for environment {env!r}")
+        raise HarnessError(f"{path}: no app-of-apps for environment "
+                           f"{env or platform.settings.profile!r}")
     kube = platform.kube_client()
     docs = _apply(platform, [path], log)
     log(f"applied {path}")

@@ -315,9 +315,12 @@ def apply_repo(platform: LocalEnvironment, root: Path, namespace: str = "default
     local = manifests.rewrite(found.docs, platform.service_map())
     manifests.apply(local, dyn, log)
     platform.after_apply(local)
-    apps: dict[str, Any] = {"applied": [], "expected": [],
-                            "why_not": "no Argo CD in this environment"}
-    if entry_points and {"git", "argocd"} <= set(platform.components):
+    has_apps = any(d.kind == "Application" for d in entry_points)
+    argocd_runs = {"git", "argocd"} <= set(platform.components)
+    apps: dict[str, Any] = {"applied": [], "expected": [], "why_not": (
+        "no Argo CD in this environment (it runs without the git and argocd components)"
+        if has_apps else "the repository has no Argo CD Applications")}
+    if has_apps and argocd_runs:
         apps = serve_applications(platform, dyn, RepoScan(found.root, docs=entry_points),
                                   env or platform.settings.profile, log)
     discovered = found.summary()
