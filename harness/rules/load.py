@@ -81,6 +81,14 @@ def _strings(value: Any) -> bool:
         for k, v in value.items())
 
 
+def _unknown_keys(at: str, obj: dict[Any, Any], known: set[str]) -> list[str]:
+    """A key Prometheus would refuse, named with the ones it knows."""
+    unknown = sorted(str(k) for k in set(obj) - known)
+    if not unknown:
+        return []
+    return [f"{at}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"]
+
+
 def _rule_problems(rule: Any, group: str, index: int) -> list[str]:
     """Problems of one rule, each starting `group G, rule NAME` (or `rule #N`)."""
     at = f"{group}, rule #{index}"
@@ -89,11 +97,7 @@ def _rule_problems(rule: Any, group: str, index: int) -> list[str]:
     name = rule.get("alert", rule.get("record"))
     if isinstance(name, str) and name:
         at = f"{group}, rule {name}"
-    problems = []
-    unknown = sorted(str(k) for k in set(rule) - RULE_KEYS)
-    if unknown:
-        problems.append(f"{at}: unknown key(s) {', '.join(unknown)}; known: "
-                        f"{', '.join(sorted(RULE_KEYS))}")
+    problems = _unknown_keys(at, rule, RULE_KEYS)
     if ("alert" in rule) == ("record" in rule):
         problems.append(f"{at}: needs exactly one of alert: or record:")
     elif not isinstance(name, str) or not name:
@@ -127,11 +131,7 @@ def _group_problems(group: Any, at: str) -> list[str]:
     if not isinstance(name, str) or not name:
         return [f"{at}: a group needs a name, got {InputError.kind_of(name)}"]
     at = f"group {name}"
-    problems = []
-    unknown = sorted(str(k) for k in set(group) - GROUP_KEYS)
-    if unknown:
-        problems.append(f"{at}: unknown key(s) {', '.join(unknown)}; known: "
-                        f"{', '.join(sorted(GROUP_KEYS))}")
+    problems = _unknown_keys(at, group, GROUP_KEYS)
     if group.get("interval") is not None:
         problem = _duration_problem(group["interval"])
         if problem:
