@@ -136,3 +136,16 @@ def test_an_app_of_apps_repo_applies_only_the_chosen_environment(applied, kube):
         "argoproj.io", "v1alpha1", "argocd", "applications", "secrets")
     # the child was created by Argo CD from the served copy: its repoURL points there too
     assert child["spec"]["source"]["repoURL"] == apps["served_from"]
+
+
+def test_a_repo_without_applications_is_reported_as_such_not_as_missing_argocd(
+        platform, tmp_path):
+    """Argo CD runs here; a repo with no Application must say that, not "no Argo CD"."""
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    (repo / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                  "  name: plain-config\ndata:\n  a: b\n")
+    report = apply_repo(platform, repo, namespace="byo-plain", env=ENV)
+    assert {"git", "argocd"} <= set(platform.components)
+    assert report["applications"]["why_not"] == "the repository has no Argo CD Applications"
+    assert report["applications"]["expected"] == []
