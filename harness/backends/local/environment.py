@@ -274,7 +274,8 @@ class LocalEnvironment:
                 raise HarnessError(
                     f"the environment in {self.state.root} runs profile "
                     f"{previous.profile!r}, not {self.settings.profile!r}; run "
-                    "`harness down` first or choose another --state-dir")
+                    "`harness down --purge` first (its data is that profile's) or choose "
+                    "another --state-dir")
             self._adopt(previous)
             return True, resolve_components(list(dict.fromkeys(
                 [*previous.components, *names])))
