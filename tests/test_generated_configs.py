@@ -481,3 +481,22 @@ def test_component_classes_in_the_profiles_are_the_ones_tested_here() -> None:
     assert COMPONENTS["prometheus"] is Prometheus and COMPONENTS["netfault"] is Toxiproxy
     assert COMPONENTS["argocd"] is ArgoCD and COMPONENTS["git"] is GitServer
     assert set(PROFILE_COMPONENTS["dev"]) == set(PROFILE_COMPONENTS["staging"])
+
+
+def test_an_interrupted_first_start_is_completed_not_refused(tmp_path: Path,
+                                                              cache_dir: Path) -> None:
+    """A first `write_files` cut short after the apiserver's pair: the next one issues
+    what is missing (it used to skip everything once apiserver.crt existed, then failed
+    reading a client certificate that was never written)."""
+    ctx = build(tmp_path, cache_dir, "dev", ["kube"])
+    kube = ctx.require(Kube)
+    kube.write_files()
+    apiserver_cert = ctx.pki.pair("apiserver").cert.read_bytes()
+    for name in ("client-admin", "scheduler-serving"):
+        ctx.pki.pair(name).cert.unlink()
+    kube.write_files()
+    assert ctx.pki.pair("client-admin").cert.exists()
+    assert ctx.pki.pair("scheduler-serving").cert.exists()
+    assert ctx.pki.pair("apiserver").cert.read_bytes() == apiserver_cert  # kept, not redone
+    admin = yaml.safe_load(Path(kube.kubeconfig_path("admin")).read_text())
+    assert admin["users"][0]["user"]["client-certificate-data"]

@@ -97,13 +97,20 @@ class Kube(Component):
     # ---- files -------------------------------------------------------------------------
     def write_files(self) -> None:
         pki = self.ctx.pki
-        if not pki.pair("apiserver").cert.exists():
-            pki.issue("apiserver", *APISERVER_NAMES, common_name="kube-apiserver")
-            for serving in ("controller-manager-serving", "scheduler-serving"):
-                pki.issue(serving, "127.0.0.1", "localhost")
-            for client, (cn, org) in CLIENTS.items():
-                pki.issue(f"client-{client}", "127.0.0.1", common_name=cn, organization=org)
-            pki.service_account_keys()
+
+        def ensure(name: str, *identities: str, **names: str | None) -> None:
+            # Each pair on its own: a first start interrupted half-way (some issued,
+            # some not) is completed by the next `up`, not refused.
+            pair = pki.pair(name)
+            if not (pair.cert.exists() and pair.key.exists()):
+                pki.issue(name, *identities, **names)
+
+        ensure("apiserver", *APISERVER_NAMES, common_name="kube-apiserver")
+        for serving in ("controller-manager-serving", "scheduler-serving"):
+            ensure(serving, "127.0.0.1", "localhost")
+        for client, (cn, org) in CLIENTS.items():
+            ensure(f"client-{client}", "127.0.0.1", common_name=cn, organization=org)
+        pki.service_account_keys()
         # Kubeconfigs name the current apiserver port (it may change across down/up).
         ca = pki.ca_cert.read_bytes()
         for client in CLIENTS:
