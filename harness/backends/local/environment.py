@@ -257,7 +257,10 @@ class LocalEnvironment:
             if not live and previous_map:
                 from harness.backends.local.repoint import repoint
 
-                repoint(self, previous_map, new_map, events)
+                repoint(previous_map, new_map, events,
+                        git=self.git if "git" in self.components else None,
+                        kube=self.kube_client() if "kube" in self.components else None,
+                        argocd="argocd" in self.components)
             record.started(self.endpoints(), new_map)
             record.save(self.state)
             self.registry.set_mode(record.run_id, mode)

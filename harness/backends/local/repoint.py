@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
+    from harness.backends.local.components.git import GitServer
     from harness.clients.kube import KubeClient
 
 Events = Callable[[str], None]
@@ -83,23 +83,25 @@ def _rewrite_objects(kube: KubeClient, moves: dict[str, str]) -> list[str]:
     return changed
 
 
-def repoint(env: LocalEnvironment, old: dict[str, str], new: dict[str, str],
-            events: Events) -> dict[str, str]:
-    """Rewrite what holds the moved addresses; returns the moves (empty: nothing did)."""
+def repoint(old: dict[str, str], new: dict[str, str], events: Events,
+            git: GitServer | None = None, kube: KubeClient | None = None,
+            argocd: bool = False) -> dict[str, str]:
+    """Rewrite what holds the moved addresses — the Git server's repos, the cluster's
+    objects — and hard-refresh the Applications (with `argocd`); returns the moves
+    (empty: nothing moved)."""
     moves = moved_addresses(old, new)
     if not moves:
         return moves
     for before, after in moves.items():
         events(f"re-pointing {before} -> {after}")
-    if "git" in env.components:
-        for repo, branches in env.git.rewrite_addresses(moves).items():
+    if git is not None:
+        for repo, branches in git.rewrite_addresses(lambda t: rewrite(t, moves)).items():
             events(f"git: {repo} rewritten on {', '.join(branches)}")
-    if "kube" in env.components:
-        kube = env.kube_client()
+    if kube is not None:
         changed = _rewrite_objects(kube, moves)
         if changed:
             events(f"re-pointed {len(changed)} object(s): {', '.join(changed)}")
-        if "argocd" in env.components:
+        if argocd:
             from harness.clients.argocd import Applications
 
             apps = Applications(kube)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.backends.local.components.base import Component
@@ -79,12 +80,10 @@ class GitServer(Component):
                     cwd=work)
         return self.url(repo)
 
-    def rewrite_addresses(self, moves: dict[str, str]) -> dict[str, list[str]]:
-        """Old local address -> new in every YAML file of every branch of every repo
-        (Argo CD's child Applications carry the Git URL, stores the Vault URL); one
-        commit per branch that changed. Returns repo -> branches rewritten."""
-        from harness.backends.local.repoint import rewrite
-
+    def rewrite_addresses(self, rewrite: Callable[[str], str]) -> dict[str, list[str]]:
+        """`rewrite` (old local addresses -> new) over every YAML file of every branch
+        of every repo (Argo CD's child Applications carry the Git URL, stores the Vault
+        URL); one commit per branch that changed. Returns repo -> branches rewritten."""
         out: dict[str, list[str]] = {}
         for bare in sorted(p for p in self.repos.glob("*.git") if p.is_dir()):
             heads = git("for-each-ref", "--format=%(refname:short)", "refs/heads",
@@ -98,7 +97,7 @@ class GitServer(Component):
                         if ".git" in path.parts:
                             continue
                         text = path.read_text()
-                        if (new := rewrite(text, moves)) != text:
+                        if (new := rewrite(text)) != text:
                             path.write_text(new)
                             changed = True
                     if changed:
