@@ -41,8 +41,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
         raise HarnessError("give manifest PATHS or --platform-repo PATH (one of them)")
     environment = LocalEnvironment(settings_from(ctx))
     # The input is read and checked before the environment is asked for anything: a bad
-    # file is named as such whether or not an environment runs (the library reads it
-    # again when applying; local files are cheap to read twice).
+    # file is named as such whether or not an environment runs.
     if platform_repo is None:
         from harness.clients import manifests
 
@@ -57,10 +56,10 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
         return
     from harness.gitops.platform_repo import apply_repo, scan
 
-    scan(platform_repo, str(environment.toolchain.binary("kubernetes", "kubectl")))
+    found = scan(platform_repo, str(environment.toolchain.binary("kubernetes", "kubectl")))
     platform = environment.attach()
     report = apply_repo(platform, platform_repo, namespace, seed, env=gitops_env,
-                        log=show_event)
+                        log=show_event, found=found)
     click.echo(json.dumps(report, indent=2))
     placeholders = report["vault_seed"]["placeholders"]
     if placeholders:

@@ -250,16 +250,18 @@ def serve_applications(platform: LocalEnvironment, dyn: Any, found: RepoScan, en
 
 def apply_repo(platform: LocalEnvironment, root: Path, namespace: str = "default",
                seed: Path | None = None, env: str | None = None,
-               log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Scan, seed Vault, create namespaces, apply (validated, service-mapped). Returns a
-    report: what was discovered, applied, seeded (and whether values are placeholders)."""
+               log: Callable[[str], None] = lambda _m: None,
+               found: RepoScan | None = None) -> dict[str, Any]:
+    """Scan (unless the caller already did: `found`), seed Vault, create namespaces,
+    apply (validated, service-mapped). Returns a report: what was discovered, applied,
+    seeded (and whether values are placeholders)."""
     from kubernetes.dynamic import DynamicClient
 
     from harness.backends.local.components.eso import VAULT_POLICY, VAULT_ROLE
     from harness.vault_config.seed import parse_seed
 
-    kubectl = str(platform.toolchain.binary("kubernetes", "kubectl"))
-    found = scan(root, kubectl)
+    if found is None:
+        found = scan(root, str(platform.toolchain.binary("kubernetes", "kubectl")))
     # Argo CD Applications/AppProjects are entry points, not payload: applying every
     # environment's at once would collide (same names). The chosen environment's roots
     # are applied after the payload, served from the harness's Git server.
