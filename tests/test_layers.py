@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("faults",),
     ("clients",),
     ("daemons", "vault_config", "rules"),
+    ("images",),
     ("runtime", "toolchain", "settings", "wait", "errors", "progress", "lazy"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -18,6 +18,7 @@ from harness.cli import bench as bench_cmds
 from harness.cli import drill as drill_cmds
 from harness.cli import environment as environment_cmds
 from harness.cli import gitops as gitops_cmds
+from harness.cli import images as images_cmds
 from harness.cli import rules as rules_cmds
 from harness.cli import toolchain as toolchain_cmds
 from harness.cli import vault_values as vault_values_cmds
@@ -78,6 +79,7 @@ main.add_command(apply_cmds.apply)
 main.add_command(apply_cmds.crds)
 main.add_command(rules_cmds.rules)
 main.add_command(toolchain_cmds.toolchain)
+main.add_command(images_cmds.images)
 main.add_command(gitops_cmds.gitops)
 main.add_command(gitops_cmds.git_group)
 main.add_command(backend_cmds.backend)

@@ -9,13 +9,14 @@ from harness.backends.local.components.eso import ExternalSecretsOperator
 from harness.backends.local.components.etcd import Etcd
 from harness.backends.local.components.git import GitServer
 from harness.backends.local.components.kube import Kube
+from harness.backends.local.components.node import Node
 from harness.backends.local.components.observability import Alertmanager, Prometheus
 from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import Vault
 from harness.errors import HarnessError
 
 COMPONENTS: dict[str, type[Component]] = {
-    "etcd": Etcd, "kube": Kube, "vault": Vault, "eso": ExternalSecretsOperator,
+    "etcd": Etcd, "kube": Kube, "node": Node, "vault": Vault, "eso": ExternalSecretsOperator,
     "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": Toxiproxy,
     "git": GitServer, "argocd": ArgoCD, "backup": Backup}
 """Every component the local backend can run, in start order."""

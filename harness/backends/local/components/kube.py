@@ -12,16 +12,18 @@ without a container runtime.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import yaml
 
 from harness.backends.local.components.base import Component
 from harness.errors import HarnessError
 from harness.runtime.pki import CertPair, write_private
 from harness.runtime.probes import hostport, http_ok
-from harness.runtime.process import ProcessSpec
+from harness.runtime.process import ManagedProcess, ProcessSpec
 from harness.wait import eventually
 
 if TYPE_CHECKING:
@@ -31,6 +33,11 @@ SERVICE_CIDR = "10.0.0.0/24"  # ClusterIP bookkeeping only: nothing listens ther
 APISERVER_NAMES = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
                    "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
                    "10.0.0.1")
+# With a real node (components/node.py): the address the apiserver advertises, which the
+# `kubernetes` Service's endpoints name. It exists only inside the node's network
+# namespace, where the node's bridge listens on it and carries connections to the
+# apiserver on the host's 127.0.0.1.
+NODE_APISERVER_IP = "172.30.0.1"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 # Node sizes per profile, after the spec's resource budgets (dev: 2 CPU / 4 GB).
@@ -48,7 +55,27 @@ CLIENTS = {
     # KWOK stands in for every kubelet; the node authorizer would want one identity per
     # node, so it gets cluster-admin as upstream's kwokctl does.
     "kwok": ("kwok-controller", "system:masters"),
+    # The apiserver's identity towards kubelets (logs, exec, port-forward).
+    "apiserver-kubelet": ("kube-apiserver-kubelet-client", "system:masters"),
 }
+
+
+def egress_socket(state_root: Path) -> Path:
+    """The unix socket of the real node's CONNECT proxy: the apiserver's way into the
+    node's network namespace (kubelet, Pods, webhooks in Pods)."""
+    return state_root / "node" / "egress.sock"
+
+
+EGRESS_CONFIG = """apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      uds:
+        udsName: {socket}
+"""
 
 
 def kubeconfig_yaml(server: str, ca: bytes, cert: bytes, key: bytes, user: str) -> str:
@@ -86,6 +113,39 @@ class Kube(Component):
     def address(self) -> str:
         return f"https://127.0.0.1:{self.ctx.port('kube.apiserver')}"
 
+    @property
+    def with_node(self) -> bool:
+        """A real node is part of this environment: the apiserver then advertises an
+        address Pods reach, keeps the `kubernetes` endpoints, authorizes kubelets as
+        nodes and reaches them through the node's egress proxy."""
+        return "node" in self.ctx.components
+
+    def apiserver_stale(self) -> bool:
+        """The running apiserver lacks the real node's flags (or has them without a
+        node): `up --components kube,node` on a running `kube` would otherwise leave Pods
+        without the `kubernetes` Service and the apiserver without a way to kubelets."""
+        api = self.process("kube-apiserver")
+        if not api.running() or api.pid is None:
+            return False
+        try:
+            has_egress = any(a.startswith("--egress-selector-config-file")
+                             for a in psutil.Process(api.pid).cmdline())
+        except psutil.Error:
+            return False
+        return has_egress != self.with_node
+
+    def ready(self) -> bool:
+        return super().ready() and not self.apiserver_stale()
+
+    def start(self, on_started: Callable[[ManagedProcess], None] | None = None) -> None:
+        if self.apiserver_stale():
+            self.process("kube-apiserver").stop()  # started again below, with the flags
+        super().start(on_started)
+
+    @property
+    def egress_config(self) -> Path:
+        return self.ctx.state.root / "kube" / "egress-selector.yaml"
+
     def endpoints(self) -> dict[str, str]:
         return {"kube-apiserver": self.address, "kubeconfig": str(self.ctx.state.kubeconfig)}
 
@@ -111,9 +171,15 @@ class Kube(Component):
         for client, (cn, org) in CLIENTS.items():
             ensure(f"client-{client}", "127.0.0.1", common_name=cn, organization=org)
         pki.service_account_keys()
+        if self.with_node:
+            (self.ctx.state.root / "kube").mkdir(parents=True, exist_ok=True)
+            self.egress_config.write_text(
+                EGRESS_CONFIG.format(socket=egress_socket(self.ctx.state.root)))
         # Kubeconfigs name the current apiserver port (it may change across down/up).
         ca = pki.ca_cert.read_bytes()
         for client in CLIENTS:
+            if client == "apiserver-kubelet":
+                continue  # a certificate the apiserver presents, not a kubeconfig user
             pair = pki.pair(f"client-{client}")
             text = kubeconfig_yaml(self.address, ca, pair.cert.read_bytes(),
                                    pair.key.read_bytes(), client)
@@ -131,24 +197,29 @@ class Kube(Component):
             self.bin("kubernetes", "kube-apiserver"),
             f"--etcd-servers={etcd}",
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--advertise-address={NODE_APISERVER_IP if self.with_node else '127.0.0.1'}",
             f"--secure-port={api_port}",
             f"--tls-cert-file={apiserver.cert}",
             f"--tls-private-key-file={apiserver.key}",
             f"--client-ca-file={ca}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC",
             "--allow-privileged=true",
             f"--service-account-issuer={ISSUER}",
             f"--service-account-key-file={sa.cert}",
             f"--service-account-signing-key-file={sa.key}",
             "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,"
-            "DefaultStorageClass,ResourceQuota,LimitRanger",
-            "--endpoint-reconciler-type=none",
+            "DefaultStorageClass,ResourceQuota,LimitRanger,NodeRestriction",
+            f"--endpoint-reconciler-type={'lease' if self.with_node else 'none'}",
+            f"--kubelet-client-certificate={self.pki_pair('client-apiserver-kubelet').cert}",
+            f"--kubelet-client-key={self.pki_pair('client-apiserver-kubelet').key}",
+            "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
             f"--cert-dir={self.ctx.state.data('kube-apiserver')}",
             "--v=1",
         ]
+        if self.with_node:
+            apiserver_argv.append(f"--egress-selector-config-file={self.egress_config}")
         kcm_argv = [
             self.bin("kubernetes", "kube-controller-manager"),
             *self._control_loop_flags("controller-manager"),
