@@ -10,6 +10,7 @@ check the reaper.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -58,7 +59,8 @@ def node_env(environment_factory: Any) -> Iterator[NodeEnv]:
 
 @pytest.fixture
 def ns(node_env: NodeEnv, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    full = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())
+    name = f"{full[:40].strip('-')}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
     node_env.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
         name=name)))
     yield name
@@ -281,6 +283,78 @@ def test_a_pods_service_account_token_passes_token_review(node_env: NodeEnv, ns:
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["kubernetes.io"]["pod"]["name"] == "holder"
     assert claims["kubernetes.io"]["node"]["name"] == NODE_NAME
+
+
+# ---- the platform's images ----------------------------------------------------------
+
+VERSIONS = {
+    # image key: (command run as the Pod's container, what its output must contain)
+    "openbao": (["vault", "version"], "OpenBao v2.7.2"),
+    "external-secrets": (["/bin/external-secrets", "--help"], "enable-leader-election"),
+    "argocd": (["sh", "-c", "argocd-repo-server --help >/dev/null && argocd version "
+                "--client --short && git --version && helm version --short && "
+                "kustomize version && gpg --version | head -1"],
+               "v3.2.11"),
+    "redis": (["redis-server", "--version"], "v=7.0.15"),
+    "prometheus": (["prometheus", "--version"], "version 2.42.0"),
+    "alertmanager": (["alertmanager", "--version"], "version 0.25.0"),
+    "coredns": (["/coredns", "-version"], "CoreDNS-1.12.1"),
+    "local-path-provisioner": (["local-path-provisioner", "--version"], "v0.0.30"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(VERSIONS))
+def test_each_platform_image_runs_its_program_on_the_node(
+        node_env: NodeEnv, ns: str, key: str) -> None:
+    from harness.images import RECIPES
+
+    node_env.node.import_images([key])
+    command, expect = VERSIONS[key]
+    name = key.replace("_", "-")
+    pod = busybox_pod(name, "", restartPolicy="Never")
+    pod["spec"]["containers"][0].update(image=RECIPES[key].ref, command=command)
+    apply(node_env.kube, ns, pod)
+
+    def finished() -> str:
+        phase = node_env.kube.core.read_namespaced_pod(name, ns).status.phase
+        if phase not in ("Succeeded", "Failed"):
+            raise AssertionError(f"phase {phase}")
+        return str(phase)
+
+    phase = eventually(finished, timeout=90, retry_on=(AssertionError,),
+                       description=f"the {key} Pod runs to completion")
+    logs = node_env.kube.kubectl("logs", "-n", ns, name).stdout
+    assert phase == "Succeeded", logs
+    assert expect in logs
+    if key == "argocd":  # what the repo-server shells out to is in the image, and runs
+        assert "git version 2." in logs and "v3.18.4" in logs and "v5.7.1" in logs
+
+
+def test_the_runbooks_vault_status_works_inside_the_openbao_pod(
+        node_env: NodeEnv, ns: str) -> None:
+    """`kubectl exec ... -- vault status`: the name the runbook types, inside the Pod."""
+    from harness.images.recipes import OPENBAO
+
+    node_env.node.import_images(["openbao"])
+    pod = busybox_pod("vault-0", "", container={
+        "image": OPENBAO, "command": ["bao", "server", "-dev",
+                                      "-dev-listen-address=127.0.0.1:8200"],
+        "env": [{"name": "VAULT_ADDR", "value": "http://127.0.0.1:8200"},
+                {"name": "BAO_ADDR", "value": "http://127.0.0.1:8200"}]})
+    apply(node_env.kube, ns, pod)
+    wait_ready(node_env.kube, ns, "app=vault-0")
+
+    def status() -> str:
+        out = node_env.kube.kubectl("exec", "-n", ns, "vault-0", "--", "vault", "status",
+                                    check=False)
+        if out.returncode != 0:
+            raise AssertionError(out.stderr or out.stdout)
+        return out.stdout
+
+    out = eventually(status, timeout=60, retry_on=(AssertionError,),
+                     description="vault status answers inside the Pod")
+    assert re.search(r"Sealed\s+false", out), out
+    assert "2.7.2" in out
 
 
 # ---- teardown, then a killed run -----------------------------------------------------

@@ -35,7 +35,7 @@ from harness.toolchain import Toolchain
 from harness.toolchain.cache import sha256_file
 
 EPOCH = "1970-01-01T00:00:00Z"
-SCHEMA = 2  # bump when the way images are assembled changes
+SCHEMA = 3  # bump when the way images are assembled changes
 
 
 class ImageError(HarnessError):
@@ -93,7 +93,7 @@ class ImageBuilder:
         self.toolchain = toolchain
         self.root = cache_root / "images"
         self.reporter = reporter or Reporter()
-        self._hashes: dict[Path, str] = {}
+        self._hashes: dict[tuple[Path, int, int], str] = {}
 
     # ---- inputs ------------------------------------------------------------------------
     def resolve(self, source: Source) -> Path:
@@ -110,9 +110,12 @@ class ImageBuilder:
         raise ImageError(f"unknown source {source.describe()}")
 
     def _hash(self, path: Path) -> str:
-        if path not in self._hashes:
-            self._hashes[path] = sha256_file(path)
-        return self._hashes[path]
+        """sha256 of a file, remembered while its size and mtime stay the same."""
+        st = path.stat()
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = sha256_file(path)
+        return self._hashes[key]
 
     def _tool_versions(self) -> dict[str, str]:
         out = {}
@@ -292,10 +295,18 @@ class ImageBuilder:
         _run([umoci, "init", "--layout", str(layout)], "umoci init")
         _run([umoci, "new", "--image", image], "umoci new")
         for layer in layers:
-            step(f"umoci: insert {layer.name} layer")
-            _run([umoci, "insert", "--image", image, "--history.created", EPOCH,
+            # The layer's tar is ours (relative names, hard links kept, sorted, fixed
+            # times); umoci adds it verbatim. `umoci insert` was tried first: it wrote
+            # the Argo CD layer (278 MB, git's hard links) cut short, without its end
+            # blocks, which containerd unpacked silently minus the last files.
+            step(f"tar {layer.name} layer")
+            tar_path = layer.with_suffix(".tar")
+            write_layer_tar(layer, tar_path)
+            step(f"umoci: add {layer.name} layer")
+            _run([umoci, "raw", "add-layer", "--image", image, "--history.created", EPOCH,
                   "--history.created_by", f"heracles-harness images ({layer.name})",
-                  str(layer), "/"], f"umoci insert {layer.name}")
+                  str(tar_path)], f"umoci raw add-layer {layer.name}")
+            tar_path.unlink()
         step("umoci: config")
         argv = [umoci, "config", "--image", image, "--created", EPOCH,
                 "--history.created", EPOCH, "--architecture", "amd64", "--os", "linux",
@@ -340,6 +351,21 @@ def _copy_file(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     dst.chmod(0o755 if os.access(src, os.X_OK) else 0o644)
+
+
+def write_layer_tar(root: Path, out: Path) -> None:
+    """A layer as a POSIX tar: names relative to `root`, sorted, owner root, mtime 0,
+    hard links as links (git's builtins are one file under many names)."""
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mtime = 0
+        return info
+
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).parts):
+            tar.add(path, arcname=str(path.relative_to(root)), recursive=False,
+                    filter=clean)
 
 
 def _normalize(root: Path) -> None:
