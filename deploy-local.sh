@@ -64,6 +64,9 @@ step "toolchain (built once, then cached by version)"
 .venv/bin/harness toolchain install
 .venv/bin/harness toolchain status
 
+step "container images (from the toolchain, no registry; cached by content)"
+.venv/bin/harness images build
+
 if [ "$setup_only" -eq 1 ]; then
   step "setup done in $(( $(date +%s) - started ))s (--setup-only: platform not started)"
   exit 0

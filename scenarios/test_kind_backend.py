@@ -59,6 +59,25 @@ def test_kind_itself_accepts_the_cluster_config_and_stops_only_at_the_image_pull
     assert "No kind clusters found" in kind_run(platform, docker, "get", "clusters").stderr
 
 
+def test_docker_loads_the_images_built_here(platform, docker):
+    """The same archives containerd imports are what `docker load` (and so `kind load
+    image-archive`) takes: the image is listed under its upstream name, same image id."""
+    from harness.images import ImageBuilder
+
+    built = ImageBuilder(platform.toolchain, platform.settings.cache_dir).build(
+        ["pause", "openbao"])
+    docker_bin = str(platform.toolchain.binary("docker", "docker"))
+    for image in built:
+        load = subprocess.run([docker_bin, "load", "-i", image.archive], capture_output=True,
+                              text=True, timeout=300, env=docker.env())
+        assert load.returncode == 0, load.stderr
+        inspect = subprocess.run([docker_bin, "image", "inspect", "--format", "{{.Id}}",
+                                  image.ref], capture_output=True, text=True, timeout=60,
+                                 env=docker.env())
+        assert inspect.returncode == 0, inspect.stderr
+        assert inspect.stdout.strip() == image.image_id
+
+
 def test_the_rendered_charts_pass_a_server_side_dry_run(platform, kube, tmp_path):
     kind = KindEnvironment(platform.settings.with_(state_dir=tmp_path))
     rendered = kind.render(tmp_path / "kind")

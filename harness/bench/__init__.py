@@ -55,10 +55,23 @@ __all__ = [
     "alert_timeline", "build_times", "byo_repo_figures", "control_plane_run",
     "envtest_floor", "floor_run", "gitops_figure", "gitops_latency", "kind_render_figure",
     "kind_render_seconds", "percentile", "render", "resilience_figures", "rotation_figure",
-    "rotation_latency", "run_bench", "settled_rss_mib", "stack_sample", "temporary_environment",
+    "rotation_latency", "run_bench", "run_node_bench", "settled_rss_mib", "stack_sample",
+    "temporary_environment",
 ]
 
 GITOPS_COMMITS = 5
+
+
+def run_node_bench(settings: Settings, log: Log, repeat: int = 3) -> BenchReport:
+    """Only the real node's figures (`harness bench --only node`)."""
+    from harness.bench.node import node_figures
+
+    toolchain = Toolchain(settings.cache_dir)
+    return BenchReport(profile=settings.profile, repeat=repeat, figures=(),
+                       floor_start=Figure("envtest_floor_start", "s"),
+                       floor_rss=Figure("envtest_floor_rss", "MiB"),
+                       node=node_figures(settings, toolchain, repeat, log),
+                       toolchain_build_seconds=build_times(toolchain))
 
 
 def run_bench(settings: Settings, log: Log, repeat: int = 3,
@@ -99,6 +112,9 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3,
         staging = StackStart(timings=timings, rss_mib=settled_rss_mib(env))
         resilience = resilience_figures(env, repeat, log)
     kind_render = kind_render_figure(settings, log)
+    from harness.bench.node import node_figures
+
+    node = node_figures(settings, toolchain, repeat, log) if _node_possible(toolchain) else ()
 
     floor_start = Figure("envtest_floor_start", "s", [f.start_s for f in floors])
     floor_rss = Figure("envtest_floor_rss", "MiB", [f.rss_mib for f in floors])
@@ -137,5 +153,15 @@ def run_bench(settings: Settings, log: Log, repeat: int = 3,
         rotation=rotation,
         byo_repo=tuple(byo),
         kind_render=kind_render,
+        node=node,
         toolchain_build_seconds=build_times(toolchain),
     )
+
+
+def _node_possible(toolchain: Toolchain) -> bool:
+    """The node's figures need root and its toolchain entries."""
+    import os
+
+    return os.geteuid() == 0 and not any(
+        toolchain.problem(c) for c in ("kubernetes-node", "node-runtime", "image-tools",
+                                       "coredns", "local-path-provisioner", "cri-tools"))

@@ -216,6 +216,7 @@ class BenchReport:
         "rotation_force_sync_latency", "s", target=1.0, p95_target=2.0))
     byo_repo: Sequence[Figure] = ()
     kind_render: Figure | None = None
+    node: Sequence[Figure] = ()
     toolchain_build_seconds: Mapping[str, float | None] = field(default_factory=dict)
 
     def figure(self, name: str) -> Figure:
@@ -252,5 +253,8 @@ class BenchReport:
             "floor_envtest": {"start_s": _round(self.floor_start.median, 3),
                               "rss_mib": _round(self.floor_rss.median, 1)},
             "start_breakdown_s": {f.name: _round(f.median, 3) for f in self.start_breakdown},
+            "node": {f.name: {"unit": f.unit, "median": _round(f.median, 3),
+                              "min": _round(f.min, 3), "max": _round(f.max, 3),
+                              "count": f.count} for f in self.node if f.values},
             "toolchain_build_seconds": dict(self.toolchain_build_seconds),
         }

@@ -39,10 +39,10 @@ def render(report: BenchReport) -> Group:
     for fig in report.figures:
         table.add_row(*_headline_row(fig))
 
-    timings = report.staging.timings if report.staging else {}
-    rss = report.staging.rss_mib if report.staging else None
-    table.add_row("staging stack start (1 run)", f"{_r(timings.get('total'))}s",
-                  f"vault {_r(timings.get('vault'))}s", "", "", f"RSS {_r(rss, 1)}MiB")
+    if report.staging is not None:
+        timings, rss = report.staging.timings, report.staging.rss_mib
+        table.add_row("staging stack start (1 run)", f"{_r(timings.get('total'))}s",
+                      f"vault {_r(timings.get('vault'))}s", "", "", f"RSS {_r(rss, 1)}MiB")
 
     if report.resilience is not None:
         res = report.resilience
@@ -75,13 +75,21 @@ def render(report: BenchReport) -> Group:
         table.add_row(report.kind_render.note or "kind backend render",
                       f"{_r(report.kind_render.median)}s", "", "", "", "")
     obs = report.observability_start
-    table.add_row(obs.note or "Prometheus + Alertmanager start", f"{_r(obs.median)}s", "",
-                  "", "", "goal <= 1s")
+    if obs.values:
+        table.add_row(obs.note or "Prometheus + Alertmanager start", f"{_r(obs.median)}s",
+                      "", "", "", "goal <= 1s")
     rot = report.rotation
     if rot.count:
         table.add_row(rot.note or "rotation (write -> force-sync -> Secret)",
                       f"p50 {_r(rot.p50)}s", f"p95 {_r(rot.p95)}s", "", "",
                       "goal p50 <= 1s, p95 <= 2s")
+
+    for f in report.node:
+        if f.values:
+            digits = 1 if f.unit == "MiB" else 3
+            table.add_row(f.note or f.name, f"{_r(f.median, digits)}{f.unit}",
+                          f"{_r(f.min, digits)}-{_r(f.max, digits)}" if f.count > 1 else "",
+                          "", "", f"n={f.count}")
 
     builds = Table(title="toolchain: seconds of the build that produced each cache entry")
     builds.add_column("component")
