@@ -219,13 +219,12 @@ class ImageBuilder:
 
     def _build_one(self, recipe: Recipe, force: bool) -> BuiltImage:
         t0 = time.monotonic()
+        inputs = self.inputs_hash(recipe)
+        meta = None if force else self.cached(recipe, inputs)
+        if meta is not None:  # silent: a cache hit is not progress worth a line
+            meta.action = "cached"
+            return meta
         with self.reporter.task(f"image {recipe.ref}") as task:
-            task.step("hash inputs")
-            inputs = self.inputs_hash(recipe)
-            meta = None if force else self.cached(recipe, inputs)
-            if meta is not None:
-                meta.action = "cached"
-                return meta
             entry = self.entry(recipe)
             entry.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f"heracles-image-{recipe.key}-",
