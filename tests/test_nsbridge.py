@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import port_for
 import pytest
 
 from harness.backends.local.components.node import runc_wrapper
 from harness.daemons.nsbridge import egress_target_in_node
-import port_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
