@@ -76,6 +76,9 @@ def test_docker_loads_the_images_built_here(platform, docker):
                                  env=docker.env())
         assert inspect.returncode == 0, inspect.stderr
         assert inspect.stdout.strip() == image.image_id
+        # Leave the daemon as found: the next test reads which images it lacks.
+        subprocess.run([docker_bin, "image", "rm", image.ref], capture_output=True,
+                       timeout=60, env=docker.env(), check=True)
 
 
 def test_the_rendered_charts_pass_a_server_side_dry_run(platform, kube, tmp_path):

@@ -32,6 +32,7 @@ TOP_LEVEL_KEYS = [
     "alert_vault_down_timeline_s", "argocd_ready_s", "gitops_commit_to_synced_s",
     "prometheus_alertmanager_start_s", "rotation_force_sync_latency_s", "byo_repo_s",
     "kind_render_s", "floor_envtest", "start_breakdown_s", "toolchain_build_seconds",
+    "node",
 ]
 
 

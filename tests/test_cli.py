@@ -18,7 +18,7 @@ def harness(tmp_path, *args, env=None):
 @pytest.mark.parametrize("args,message", [
     (["up", "--profile", "qa"], "Invalid value for '--profile': 'qa' is not one of"),
     (["up", "--components", "kube,vaultt"],
-     "unknown component(s): vaultt; known: etcd, kube, vault, eso, alertmanager, "
+     "unknown component(s): vaultt; known: etcd, kube, node, vault, eso, alertmanager, "
      "prometheus"),
     (["up", "--bogus"], "No such option '--bogus'"),
     (["toolchain", "install", "--only", "kubectl"], "unknown toolchain component(s): kubectl"),

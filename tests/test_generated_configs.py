@@ -373,7 +373,11 @@ def test_apiserver_binds_loopback_and_uses_the_etcd_and_tls_files_it_was_given(
     assert f["etcd-servers"] == etcd.address == f"http://127.0.0.1:{ctx.port('etcd.client')}"
     assert f["service-account-issuer"] == ISSUER
     assert f["service-cluster-ip-range"] == SERVICE_CIDR
-    assert f["authorization-mode"] == "RBAC"
+    assert f["authorization-mode"] == "Node,RBAC"
+    # Without a real node: nothing advertised to Pods, no egress to a node namespace.
+    assert f["endpoint-reconciler-type"] == "none"
+    assert "egress-selector-config-file" not in f
+    assert f["kubelet-preferred-address-types"] == "InternalIP"
     assert "ServiceAccount" in f["enable-admission-plugins"].split(",")
     for flag in ("tls-cert-file", "tls-private-key-file", "client-ca-file",
                  "service-account-key-file", "service-account-signing-key-file"):
@@ -500,3 +504,42 @@ def test_an_interrupted_first_start_is_completed_not_refused(tmp_path: Path,
     assert ctx.pki.pair("apiserver").cert.read_bytes() == apiserver_cert  # kept, not redone
     admin = yaml.safe_load(Path(kube.kubeconfig_path("admin")).read_text())
     assert admin["users"][0]["user"]["client-certificate-data"]
+
+
+def test_with_a_real_node_the_apiserver_advertises_to_pods_and_egresses_to_the_node(
+        tmp_path: Path, cache_dir: Path) -> None:
+    from harness.backends.local.components.kube import NODE_APISERVER_IP, egress_socket
+    from harness.backends.local.components.node import Node
+
+    ctx = build(tmp_path, cache_dir, "dev", ["kube", "node"])
+    kube, node = ctx.require(Kube), ctx.require(Node)
+    kube.write_files()
+    node.write_files()
+    f = flags({s.name: s for s in kube.process_specs()}["kube-apiserver"].argv)
+    assert f["advertise-address"] == NODE_APISERVER_IP
+    assert f["endpoint-reconciler-type"] == "lease"
+    egress = yaml.safe_load(Path(f["egress-selector-config-file"]).read_text())
+    [selection] = egress["egressSelections"]
+    assert selection["name"] == "cluster"
+    assert selection["connection"]["transport"]["uds"]["udsName"] == str(
+        egress_socket(ctx.state.root))
+
+    specs = {s.name: s for s in node.process_specs()}
+    assert list(specs) == ["node-netns", "node-bridge", "containerd", "kubelet", "kube-proxy"]
+    enter = str(node.paths.enter)
+    for name in ("containerd", "kubelet", "kube-proxy"):  # inside the node, in its cgroup
+        assert specs[name].argv[0] == enter, name
+    assert f"/heracles-{RUN_ID}/system/cgroup.procs" in node.paths.enter.read_text()
+    kubelet = yaml.safe_load(node.paths.config("kubelet.yaml").read_text())
+    assert kubelet["cgroupRoot"] == f"/heracles-{RUN_ID}"
+    assert kubelet["resolvConf"] == ""
+    containerd = node.paths.containerd_config.read_text()
+    assert f'BinaryName = "{node.paths.runc_wrapper}"' in containerd
+    assert "restrict_oom_score_adj = true" in containerd
+    # Nothing the node writes names the host's default locations.
+    for path in node.paths.root.rglob("*"):
+        if path.is_file() and path.suffix in (".toml", ".yaml", ".conflist", ".kubeconfig"):
+            text = path.read_text()
+            for host_path in ("/var/lib/kubelet", "/etc/cni", "/opt/cni", "/var/lib/containerd"):
+                assert host_path not in text, (path, host_path)
+    assert str(node.paths.var_upper) in specs["node-netns"].argv[-1]  # /var overlaid

@@ -253,8 +253,8 @@ class BenchReport:
             "floor_envtest": {"start_s": _round(self.floor_start.median, 3),
                               "rss_mib": _round(self.floor_rss.median, 1)},
             "start_breakdown_s": {f.name: _round(f.median, 3) for f in self.start_breakdown},
+            "toolchain_build_seconds": dict(self.toolchain_build_seconds),
             "node": {f.name: {"unit": f.unit, "median": _round(f.median, 3),
                               "min": _round(f.min, 3), "max": _round(f.max, 3),
                               "count": f.count} for f in self.node if f.values},
-            "toolchain_build_seconds": dict(self.toolchain_build_seconds),
         }

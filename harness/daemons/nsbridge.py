@@ -9,7 +9,8 @@ neither side needs an address, a route or a firewall rule of the other:
   port-forward to the kubelet, webhooks and Services in the node's namespace; a
   destination on 127.0.0.1 is dialled on the host (KWOK's kubelets, local webhooks);
 - `--from-host HOST_ADDR=NS_ADDR`: listens on the host's 127.0.0.1 and connects inside
-  the node's namespace (a chosen Service, for tests and the runbook).
+  the node's namespace (the kubelet's healthz); `--forwards-file` holds more of these,
+  re-read on SIGHUP (Services chosen while the node runs: `Node.expose`).
 
 A socket belongs to the namespace it was created in, whatever thread or namespace later
 uses it: the daemon creates each one after `setns` into the right namespace and returns.
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import ctypes
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -164,6 +166,33 @@ async def serve_egress(ns: Namespaces, path: Path) -> asyncio.Server:
     return server
 
 
+class Forwards:
+    """The host -> node forwards named in a JSON file (a list of "HOST=NS" strings),
+    opened and closed to match it whenever the daemon gets SIGHUP."""
+
+    def __init__(self, ns: Namespaces, path: Path) -> None:
+        self.ns = ns
+        self.path = path
+        self.open: dict[str, asyncio.Server] = {}
+
+    async def sync(self) -> None:
+        try:
+            wanted = set(json.loads(self.path.read_text())) if self.path.exists() else set()
+        except (OSError, ValueError):
+            return  # half-written: the writer renames into place, so the next HUP reads it
+        for spec in set(self.open) - wanted:
+            self.open.pop(spec).close()
+        for spec in sorted(wanted - set(self.open)):
+            listen, target = spec.split("=", 1)
+            try:
+                self.open[spec] = await serve_forward(self.ns, split_addr(listen), False,
+                                                      split_addr(target), True)
+            except OSError:
+                continue  # the port was taken meanwhile: the caller sees it never opens
+        (self.path.parent / (self.path.name + ".applied")).write_text(
+            json.dumps(sorted(self.open)))
+
+
 async def main_async(args: argparse.Namespace) -> None:
     netns = args.netns or f"/proc/{Path(args.netns_pid_file).read_text().split()[0]}/ns/net"
     ns = Namespaces(netns)
@@ -178,10 +207,15 @@ async def main_async(args: argparse.Namespace) -> None:
                                            split_addr(target), True))
     if args.egress:
         servers.append(await serve_egress(ns, Path(args.egress)))
+    loop = asyncio.get_running_loop()
+    if args.forwards_file:
+        forwards = Forwards(ns, Path(args.forwards_file))
+        await forwards.sync()
+        loop.add_signal_handler(signal.SIGHUP,
+                                lambda: asyncio.ensure_future(forwards.sync()))
     if args.ready_file:
         Path(args.ready_file).write_text(f"{os.getpid()}\n")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
@@ -198,6 +232,8 @@ def main() -> None:
     parser.add_argument("--to-host", action="append", default=[], metavar="NS=HOST")
     parser.add_argument("--from-host", action="append", default=[], metavar="HOST=NS")
     parser.add_argument("--egress", help="unix socket path of the CONNECT proxy")
+    parser.add_argument("--forwards-file", help='JSON list of "HOST=NS" forwards, re-read '
+                        "on SIGHUP")
     parser.add_argument("--ready-file", help="written once every listener is open")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -576,6 +576,13 @@ class LocalEnvironment:
                       f"export PATH={kubectl.parent}:$PATH"]
         if "etcd" in self.components:
             lines.append(f"export ETCDCTL_ENDPOINTS={self.etcd.address}")
+        if "node" in self.components:
+            # crictl against the real node's containerd (`crictl ps`, `crictl images`)
+            crictl = self.toolchain.binary("cri-tools", "crictl")
+            socket = self.state.root / "node" / "containerd.sock"
+            lines += [f"export CONTAINER_RUNTIME_ENDPOINT=unix://{socket}",
+                      f"export IMAGE_SERVICE_ENDPOINT=unix://{socket}",
+                      f"export PATH={crictl.parent}:$PATH"]
         if "vault" in self.components:
             vault = self.vault
             bao = self.toolchain.binary("openbao", "bao")

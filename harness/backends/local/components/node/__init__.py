@@ -15,16 +15,24 @@ leaves the host as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.backends.local.components.base import Component
-from harness.backends.local.components.kube import NODE_APISERVER_IP, Kube, egress_socket
+from harness.backends.local.components.kube import (
+    NODE_APISERVER_IP,
+    SERVICE_CIDR,
+    Kube,
+    egress_socket,
+)
 from harness.backends.local.components.node import configs
 from harness.backends.local.components.node.addons import STORAGE_CLASS, write_addons
 from harness.backends.local.components.node.configs import NODE_NAME, NodePaths
@@ -36,7 +44,7 @@ from harness.progress import Reporter
 from harness.runtime import node_host
 from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
-from harness.runtime.process import ProcessSpec
+from harness.runtime.process import ManagedProcess, ProcessSpec
 from harness.wait import eventually
 
 __all__ = ["NODE_NAME", "STORAGE_CLASS", "Node"]
@@ -114,6 +122,7 @@ class Node(Component):
                 shutil.rmtree(d, ignore_errors=True)
             p.holder_pid.unlink(missing_ok=True)
             p.bridge_ready.unlink(missing_ok=True)
+            p.forwards.unlink(missing_ok=True)  # their ports went with the last run
         for d in p.runtime_dirs():
             d.mkdir(parents=True, exist_ok=True)
         wrapper = Path(__file__).with_name("runc_wrapper.py").read_text()
@@ -152,7 +161,7 @@ class Node(Component):
         holder = self.spec(
             "node-netns",
             ["unshare", "--net", "--mount", "--propagation", "private", "--",
-             "sh", "-c", configs.holder_script(p, NODE_APISERVER_IP)],
+             "sh", "-c", configs.holder_script(p, NODE_APISERVER_IP, SERVICE_CIDR)],
             _pid_file_probe(p.holder_pid, netns_differs=True))
         bridge = self.spec(
             "node-bridge",
@@ -164,6 +173,7 @@ class Node(Component):
              "--from-host", f"127.0.0.1:{self.ctx.port('node.proxy-healthz')}="
                             f"127.0.0.1:{configs.PROXY_HEALTHZ}",
              "--egress", str(egress_socket(self.ctx.state.root)),
+             "--forwards-file", str(p.forwards),
              "--ready-file", str(p.bridge_ready)],
             _pid_file_probe(p.bridge_ready))
         containerd = self.spec(
@@ -188,6 +198,15 @@ class Node(Component):
             http_ok(f"http://127.0.0.1:{self.ctx.port('node.proxy-healthz')}/healthz"),
             env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
         return [holder, bridge, containerd, kubelet, proxy]
+
+    def start(self, on_started: Callable[[ManagedProcess], None] | None = None) -> None:
+        """As every component; except that a node whose namespace holder is gone is
+        stopped whole first: what still runs sits in the old namespaces, and a new
+        holder would split the node in two."""
+        others = [p for p in self.processes() if p.name != "node-netns" and p.running()]
+        if not self.process("node-netns").ready() and others:
+            self.stop()
+        super().start(on_started)
 
     def _running(self, name: str) -> bool:
         try:
@@ -253,6 +272,45 @@ class Node(Component):
             self.ctr("images", "import", image.archive)
             imported.append(image.ref)
         return imported
+
+    def expose(self, namespace: str, service: str, port: int) -> str:
+        """A Service of the node reachable from the host: `127.0.0.1:<free port>` on the
+        host, carried by the bridge to the Service's ClusterIP inside the node (so
+        kube-proxy picks a ready endpoint, as for any client). Idempotent; returns the
+        host address."""
+        from kubernetes import client
+
+        kube = self.ctx.require(Kube)
+        svc = client.CoreV1Api(kube.api_client()).read_namespaced_service(service, namespace)
+        cluster_ip = svc.spec.cluster_ip if svc.spec else None
+        if not cluster_ip or cluster_ip == "None":
+            raise HarnessError(f"service {namespace}/{service} has no ClusterIP to forward to")
+        target = f"{cluster_ip}:{port}"
+        current = self._forwards()
+        for spec in current:
+            if spec.endswith(f"={target}"):
+                return spec.split("=", 1)[0]
+        [host_port] = self.ctx.registry.ports.allocate(self.ctx.run_id, 1)
+        listen = f"127.0.0.1:{host_port}"
+        spec = f"{listen}={target}"
+        tmp = self.paths.forwards.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted({*current, spec})))
+        tmp.replace(self.paths.forwards)
+        bridge = self.process("node-bridge")
+        if bridge.pid is None or not bridge.running():
+            raise HarnessError("the node's bridge is not running; run `harness up`")
+        os.kill(bridge.pid, signal.SIGHUP)
+        applied = self.paths.forwards.with_name(self.paths.forwards.name + ".applied")
+        eventually(lambda: applied.exists() and spec in json.loads(applied.read_text()),
+                   timeout=10, error=HarnessError, retry_on=(ValueError, OSError),
+                   description=f"the bridge forwards {listen} to {namespace}/{service}")
+        return listen
+
+    def _forwards(self) -> list[str]:
+        try:
+            return list(json.loads(self.paths.forwards.read_text()))
+        except (OSError, ValueError):
+            return []
 
     def wait_ready(self, kube: Kube, timeout: float = 120.0) -> None:
         from kubernetes import client

@@ -6,7 +6,6 @@ an overlay inside the node's mount namespace)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -25,75 +24,28 @@ KUBELET_HEALTHZ = 10248
 PROXY_HEALTHZ = 10256
 
 
-@dataclass(frozen=True)
 class NodePaths:
     """Where everything of the node lives, under `<state>/node`."""
 
-    root: Path
-
-    @property
-    def holder_pid(self) -> Path:
-        return self.root / "holder.pid"
-
-    @property
-    def bridge_ready(self) -> Path:
-        return self.root / "bridge.ready"
-
-    @property
-    def enter(self) -> Path:
-        return self.root / "enter.sh"
-
-    @property
-    def runc_wrapper(self) -> Path:
-        return self.root / "runc"
-
-    @property
-    def containerd_config(self) -> Path:
-        return self.root / "containerd.toml"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.root / "containerd.sock"
-
-    @property
-    def containerd_root(self) -> Path:
-        return self.root / "containerd" / "root"
-
-    @property
-    def containerd_state(self) -> Path:
-        return self.root / "containerd" / "state"
-
-    @property
-    def cni_conf(self) -> Path:
-        return self.root / "cni" / "net.d"
-
-    @property
-    def cni_data(self) -> Path:
-        return self.root / "cni" / "data"
-
-    @property
-    def kubelet_root(self) -> Path:
-        return self.root / "kubelet"
-
-    @property
-    def pod_logs(self) -> Path:
-        return self.root / "pod-logs"
-
-    @property
-    def var_upper(self) -> Path:
-        return self.root / "var" / "upper"
-
-    @property
-    def var_work(self) -> Path:
-        return self.root / "var" / "work"
-
-    @property
-    def volumes(self) -> Path:
-        return self.root / "volumes"
-
-    @property
-    def addons(self) -> Path:
-        return self.root / "addons"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.holder_pid = root / "holder.pid"
+        self.bridge_ready = root / "bridge.ready"
+        self.enter = root / "enter.sh"
+        self.runc_wrapper = root / "runc"
+        self.containerd_config = root / "containerd.toml"
+        self.containerd_socket = root / "containerd.sock"
+        self.containerd_root = root / "containerd" / "root"
+        self.containerd_state = root / "containerd" / "state"
+        self.cni_conf = root / "cni" / "net.d"
+        self.cni_data = root / "cni" / "data"
+        self.kubelet_root = root / "kubelet"
+        self.pod_logs = root / "pod-logs"
+        self.var_upper = root / "var" / "upper"
+        self.var_work = root / "var" / "work"
+        self.volumes = root / "volumes"
+        self.addons = root / "addons"
+        self.forwards = root / "forwards.json"
 
     def config(self, name: str) -> Path:
         return self.root / name
@@ -104,7 +56,7 @@ class NodePaths:
         return [self.containerd_state, self.cni_data, self.var_work]
 
 
-def holder_script(paths: NodePaths, apiserver_ip: str) -> str:
+def holder_script(paths: NodePaths, apiserver_ip: str, service_cidr: str) -> str:
     """What the namespace holder runs once inside its fresh network and mount
     namespaces, before it sleeps holding them."""
     return f"""set -e
@@ -115,6 +67,9 @@ mount -t overlay heracles-node-var \
 ip link set lo up
 ip addr add {apiserver_ip}/32 dev lo
 ip addr add {NODE_IP}/32 dev lo
+# Connections made on the node itself (the bridge's forwards to a ClusterIP) need a route
+# for kube-proxy's OUTPUT DNAT to act on; nothing else leaves through it.
+ip route add {service_cidr} dev lo
 echo 1 > /proc/sys/net/ipv4/ip_forward
 if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables
