@@ -107,6 +107,8 @@ class ImageBuilder:
             return path
         if source.kind == "built" and source.ref == "pause":
             return self._pause()
+        if source.kind == "built" and source.ref == "openbao-entrypoint":
+            return self._script("openbao-entrypoint.sh", OPENBAO_ENTRYPOINT)
         raise ImageError(f"unknown source {source.describe()}")
 
     def _hash(self, path: Path) -> str:
@@ -168,6 +170,15 @@ class ImageBuilder:
         _run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v3.10.1-heracles",
               "-o", str(tmp), str(source)], "compile pause (needs gcc and libc6-dev)")
         tmp.rename(out)
+        return out
+
+    def _script(self, name: str, text: str) -> Path:
+        """A small file of ours in an image, written where its hash can be taken."""
+        out = self.root / "build" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists() or out.read_text() != text:
+            out.write_text(text)
+            out.chmod(0o755)
         return out
 
     # ---- cache -------------------------------------------------------------------------
@@ -324,6 +335,18 @@ class ImageBuilder:
 
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+# The upstream OpenBao image's entrypoint, which the Vault chart's server command calls
+# (`/usr/local/bin/docker-entrypoint.sh bao server ...`), reduced to what a non-root Pod
+# uses of it: a first argument that is a flag or a bao subcommand gets `bao` in front.
+OPENBAO_ENTRYPOINT = """#!/bin/sh
+set -e
+if [ "${1#-}" != "$1" ]; then set -- bao "$@"; fi
+case "$1" in
+  server|version|status|operator|login|read|write|kv|secrets|auth|policy) set -- bao "$@" ;;
+esac
+exec "$@"
+"""
 
 
 def _stage_base(base: Path, shell: bool, busybox: Path) -> None:

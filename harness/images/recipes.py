@@ -111,7 +111,9 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            entrypoint=("local-path-provisioner",), env=(PATH_ENV,)),
     # The runbook says `vault ...` inside the Pod: `vault` is `bao` under the name the
     # chart and the runbook use.
-    Recipe("openbao", OPENBAO, {"/bin/bao": tool("openbao", "bao")},
+    Recipe("openbao", OPENBAO, {"/bin/bao": tool("openbao", "bao"),
+                                "/usr/local/bin/docker-entrypoint.sh": Source(
+                                    "built", "openbao-entrypoint")},
            symlinks={"/bin/vault": "bao"}, dirs={"/vault/data": 0o777, "/vault/logs": 0o777,
                                                   "/vault/config": 0o755,
                                                   "/openbao/config": 0o755},

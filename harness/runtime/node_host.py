@@ -8,7 +8,9 @@
   `kernel.panic`, ...). The originals are recorded machine-wide before the first node
   starts and restored when the last one stops, whether it stopped or was reaped.
 
-Both are keyed by run id, so the reaper can undo a killed run's changes.
+Both are keyed by run id. The claim (which names the run's registry) is made before the
+cgroups exist and dropped after they are gone, so a registry's reaper undoes exactly its
+own killed runs' nodes — never those of another registry's live run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -27,7 +30,6 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
                    "kernel/panic_on_oops", "kernel/keys/root_maxkeys",
                    "kernel/keys/root_maxbytes")
-SYSCTL_FILE = "node-sysctls.json"
 
 
 def cgroup_name(run_id: str) -> str:
@@ -127,6 +129,11 @@ def leftover_cgroups() -> dict[str, list[Path]]:
 
 
 # ---- sysctls ---------------------------------------------------------------------------
+# Machine-wide, like the settings themselves: whichever registry a node belongs to, the
+# first node of the machine records the originals and the last one restores them. Under
+# /run, so a reboot (which resets the sysctls too) forgets it.
+CLAIMS = Path("/run/heracles-harness/node-sysctls.json")
+
 
 def read_sysctls() -> dict[str, str]:
     out = {}
@@ -137,32 +144,37 @@ def read_sysctls() -> dict[str, str]:
     return out
 
 
-def acquire_sysctls(registry: Path, run_id: str) -> None:
-    """Record the host's values before this run's kubelet changes them (only the first
-    node of the machine records: later ones see the kubelet's values)."""
-    path = registry / SYSCTL_FILE
-    registry.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        data = json.loads(path.read_text()) if path.exists() else {}
-        if not data.get("runs"):
-            data = {"original": read_sysctls(), "runs": []}
-        if run_id not in data["runs"]:
-            data["runs"].append(run_id)
-        path.write_text(json.dumps(data, indent=2))
-
-
-def release_sysctls(registry: Path, run_id: str) -> dict[str, str]:
-    """Forget this run; when no node is left, write the originals back. Returns what
-    was restored (empty while another node still runs)."""
-    path = registry / SYSCTL_FILE
-    if not path.exists():
+def _claims() -> dict[str, Any]:
+    try:
+        data = json.loads(CLAIMS.read_text())
+    except (OSError, ValueError):
         return {}
-    with FileLock(str(path) + ".lock"):
-        data = json.loads(path.read_text())
-        runs = [r for r in data.get("runs", []) if r != run_id]
+    return data if isinstance(data, dict) else {}
+
+
+def acquire_sysctls(registry: Path, run_id: str) -> None:
+    """Claim the kubelet's sysctls for this run (of this registry), recording the host's
+    values first when no node of the machine holds them yet."""
+    CLAIMS.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CLAIMS) + ".lock"):
+        data = _claims()
+        if not data.get("runs"):
+            data = {"original": read_sysctls(), "runs": {}}
+        data["runs"][run_id] = str(registry)
+        CLAIMS.write_text(json.dumps(data, indent=2))
+
+
+def release_sysctls(run_id: str) -> dict[str, str]:
+    """Drop this run's claim; when no node is left, write the originals back. Returns
+    what was restored (empty while another node still runs)."""
+    if not CLAIMS.exists():
+        return {}
+    with FileLock(str(CLAIMS) + ".lock"):
+        data = _claims()
+        runs = {r: reg for r, reg in data.get("runs", {}).items() if r != run_id}
         if runs:
             data["runs"] = runs
-            path.write_text(json.dumps(data, indent=2))
+            CLAIMS.write_text(json.dumps(data, indent=2))
             return {}
         restored = {}
         for key, value in data.get("original", {}).items():
@@ -173,23 +185,28 @@ def release_sysctls(registry: Path, run_id: str) -> dict[str, str]:
                     restored[key] = value
             except OSError:
                 continue
-        path.unlink()
-        return restored
+        CLAIMS.unlink(missing_ok=True)
+    Path(str(CLAIMS) + ".lock").unlink(missing_ok=True)
+    try:
+        CLAIMS.parent.rmdir()
+    except OSError:
+        pass  # another file there, or gone already
+    return restored
 
 
-def sysctl_runs(registry: Path) -> list[str]:
-    path = registry / SYSCTL_FILE
-    if not path.exists():
-        return []
-    return list(json.loads(path.read_text()).get("runs", []))
+def sysctl_runs(registry: Path | None = None) -> list[str]:
+    """Runs holding a node claim: of one registry (what its reaper may judge), or all."""
+    runs = _claims().get("runs", {})
+    return sorted(r for r, reg in runs.items() if registry is None or reg == str(registry))
 
 
-def release_host(registry: Path, run_id: str) -> dict[str, object]:
+def release_host(run_id: str) -> dict[str, object]:
     """Undo everything a node run changed on the host: its processes in cgroups, the
-    cgroups, its claim on the sysctls. Idempotent; cheap when the run had no node."""
+    cgroups, its claim on the sysctls (kept while a cgroup could not be removed, so the
+    next reaper tries again). Idempotent; cheap when the run had no node."""
     killed = kill_cgroup(run_id) if cgroup_dirs(run_id) else 0
     left = remove_cgroups(run_id)
-    restored = release_sysctls(registry, run_id) if run_id in sysctl_runs(registry) else {}
+    restored = release_sysctls(run_id) if not left else {}
     return {"killed": killed, "cgroups_left": left, "sysctls_restored": restored}
 
 

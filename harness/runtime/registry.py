@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
-from harness.runtime.node_host import leftover_cgroups, release_host, sysctl_runs
+from harness.runtime.node_host import release_host, sysctl_runs
 from harness.runtime.ports import PortRegistry
 from harness.runtime.process import PIDS_DIR, REGISTRY_ENV, RUN_ID_ENV, pid_record_dir
 
@@ -244,11 +244,11 @@ class RunRegistry:
                     self.ports.release(folder.name)
                     reaped.append(folder.name)
         # A real node's host changes (cgroups with containers in them, the kubelet's
-        # sysctls) outlive its processes: undone for every run no longer registered.
-        node_runs = set(leftover_cgroups()) | set(sysctl_runs(Path(self.root)))
-        for run_id in sorted(node_runs):
+        # sysctls) outlive its processes: undone for every node run of THIS registry
+        # (its claim names the registry) that is no longer registered.
+        for run_id in sysctl_runs(Path(self.root)):
             if self.get(run_id) is None:
-                undone = release_host(Path(self.root), run_id)
+                undone = release_host(run_id)
                 self._log(f"released the node of {run_id}: {undone}")
                 if run_id not in reaped:
                     reaped.append(run_id)

@@ -150,8 +150,9 @@ class Node(Component):
     def install(self) -> None:
         """Host preparation the kubelet needs before it runs: the run's cgroup tree, and
         the sysctls it will change recorded for restoring."""
-        node_host.create_cgroups(self.ctx.run_id, children=("system", "runtime"))
+        # The claim first: it is what tells this registry's reaper the cgroups are ours.
         node_host.acquire_sysctls(Path(self.ctx.registry.root), self.ctx.run_id)
+        node_host.create_cgroups(self.ctx.run_id, children=("system", "runtime"))
 
     # ---- processes ---------------------------------------------------------------------
     def process_specs(self) -> list[ProcessSpec]:
@@ -365,7 +366,7 @@ class Node(Component):
         self.release_host()
 
     def release_host(self) -> dict[str, object]:
-        undone = node_host.release_host(Path(self.ctx.registry.root), self.ctx.run_id)
+        undone = node_host.release_host(self.ctx.run_id)
         # Nothing of the stopped node is meaningful to a later one (its namespaces are
         # gone); images and volumes are kept.
         for d in self.paths.runtime_dirs():
