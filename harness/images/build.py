@@ -109,6 +109,8 @@ class ImageBuilder:
             return self._pause()
         if source.kind == "built" and source.ref == "openbao-entrypoint":
             return self._script("openbao-entrypoint.sh", OPENBAO_ENTRYPOINT)
+        if source.kind == "built" and source.ref == "argocd-cp":
+            return self._script("argocd-cp.sh", ARGOCD_CP)
         raise ImageError(f"unknown source {source.describe()}")
 
     def _hash(self, path: Path) -> str:
@@ -335,6 +337,19 @@ class ImageBuilder:
 
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+# `cp` in the Argo CD image: GNU's `--update=none` (never overwrite, not an error) is
+# busybox's `-n`; everything else goes to busybox cp unchanged.
+ARGOCD_CP = """#!/bin/busybox sh
+for arg; do
+  shift
+  case "$arg" in
+    --update=none|--no-clobber) set -- "$@" -n ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+exec /bin/busybox cp "$@"
+"""
 
 # The upstream OpenBao image's entrypoint, which the Vault chart's server command calls
 # (`/usr/local/bin/docker-entrypoint.sh bao server ...`), reduced to what a non-root Pod

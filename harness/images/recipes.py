@@ -130,7 +130,10 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
             "/usr/local/bin/kustomize": tool("kustomize", "kustomize"),
             "/usr/bin/git": host("/usr/bin/git"),
             "/usr/bin/gpg": host("/usr/bin/gpg"),
-            "/usr/bin/ssh": host("/usr/bin/ssh")},
+            "/usr/bin/ssh": host("/usr/bin/ssh"),
+            # The chart's copyutil init container runs `cp --update=none` (coreutils
+            # >= 9.3; busybox and bookworm's 9.1 refuse it): a cp that reads it as -n.
+            "/bin/cp": Source("built", "argocd-cp")},
            symlinks={f"/usr/local/bin/{c}": "argocd" for c in ARGOCD_COMMANDS},
            libs_of=("/usr/bin/git", "/usr/bin/gpg", "/usr/bin/ssh",
                     "/usr/lib/git-core/git-remote-http"),

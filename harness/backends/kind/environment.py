@@ -36,6 +36,7 @@ from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.settings import Settings
 from harness.toolchain import Toolchain
+from harness.wait import eventually
 
 KIND_CAPABILITIES = frozenset({"prometheus", "eso-metrics", "pod-faults"})
 
@@ -498,10 +499,20 @@ class KindEnvironment(ExistingEnvironment):
         REDACTOR.add(init["root_token"], *init["unseal_keys_b64"])
         write_private(self.dir / "vault-init.json", json.dumps(init).encode())
         write_private(self.dir / "root-token", init["root_token"].encode())
-        for pod in pods:
+        def unseal(pod: str) -> bool:
             for key in init["unseal_keys_b64"][:3]:
-                self._kubectl("exec", "-i", "-n", "vault", pod, "--", "bao", "operator",
-                              "unseal", "-", input_=key)
+                # The key over stdin, never in argv on the host (found when this first
+                # ran, on the pods backend: `bao operator unseal -` did not take it).
+                self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
+                              'read -r key; exec bao operator unseal "$key" >/dev/null',
+                              input_=f"{key}\n")
+            return True
+
+        unseal(pods[0])
+        for pod in pods[1:]:  # "not initialized" until retry_join has joined the leader
+            eventually(lambda p=pod: unseal(p), timeout=120, retry_on=(BackendError,),
+                       error=BackendError, description=f"{pod} joins the raft cluster "
+                       "and unseals")
         token = init["root_token"]
         fixtures = self.settings.fixtures_dir
         self._bao(pods[0], token, "secrets", "enable", "-path=secret", "kv-v2")
