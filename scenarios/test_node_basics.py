@@ -38,9 +38,10 @@ pytestmark = [pytest.mark.scenario, pytest.mark.slow]
 
 
 class NodeEnv:
-    def __init__(self, env: Any, before: dict[str, list[str]]) -> None:
+    def __init__(self, env: Any, before: dict[str, list[str]], claims: list[str]) -> None:
         self.env = env
         self.before = before
+        self.claims = claims  # nodes of other sessions holding the sysctls at `before`
         self.kube: KubeClient = env.kube_client()
         self.node: Node = env.component("node")
 
@@ -49,10 +50,10 @@ class NodeEnv:
 def node_env(environment_factory: Any) -> Iterator[NodeEnv]:
     if os.geteuid() != 0:
         pytest.skip("the real node needs root")
-    before = node_host.host_footprint()
+    before, claims = node_host.host_footprint(), node_host.sysctl_runs()
     env = environment_factory.up("node", components=("kube", "node"))
     try:
-        yield NodeEnv(env, before)
+        yield NodeEnv(env, before, claims)
     finally:
         environment_factory.down(env)
 
@@ -422,14 +423,14 @@ def test_zz_teardown_leaves_no_container_mount_cgroup_namespace_or_process(
     leftover_ns = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
                    if _netns(pid) == netns]
     assert leftover_ns == [], f"processes still in the node's network namespace: {leftover_ns}"
-    assert _changed(node_env.before, env.settings.registry_dir, run_id) == []
+    assert _changed(node_env.before, run_id, node_env.claims) == []
 
 
-def _changed(before: dict[str, list[str]], registry: Path, run_id: str) -> list[str]:
+def _changed(before: dict[str, list[str]], run_id: str, claims: list[str]) -> list[str]:
     """What differs on the host from `before`, leaving out what another session's node
-    (running meanwhile on this machine) accounts for: its cgroup tree, and the kubelet
-    sysctls while it holds them."""
-    others = [r for r in node_host.sysctl_runs() if r != run_id]
+    (running on this machine at `before` or now) accounts for: its cgroup tree, and the
+    kubelet's sysctls (set by it, or restored when it stopped)."""
+    others = [r for r in {*claims, *node_host.sysctl_runs()} if r != run_id]
     return [line for line in node_host.footprint_diff(before, node_host.host_footprint())
             if not (line.startswith("cgroups:") and "heracles-" + run_id not in line)
             and not (line.startswith("sysctls:") and others)]
@@ -459,7 +460,7 @@ def test_zz_a_killed_node_run_is_reaped_by_the_next_run(
         node_env: NodeEnv, tmp_path: Path) -> None:
     """The owner of a node dies with -9: containers, shims, cgroups and the kubelet's
     sysctls outlive it until the next run's reaper undoes them."""
-    before = node_host.host_footprint()
+    before, claims = node_host.host_footprint(), node_host.sysctl_runs()
     registry = node_env.env.settings.registry_dir
     marker = tmp_path / "run-id"
     owner = subprocess.Popen(
@@ -473,10 +474,10 @@ def test_zz_a_killed_node_run_is_reaped_by_the_next_run(
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
     assert node_host.cgroup_pids(run_id), "containers outlive their owner"
-    assert _changed(before, registry, run_id) != []
+    assert _changed(before, run_id, claims) != []
 
     assert run_id in RunRegistry(registry).reap()
 
     assert processes_of_run(run_id, registry) == []
     assert node_host.cgroup_dirs(run_id) == []
-    assert _changed(before, registry, run_id) == []
+    assert _changed(before, run_id, claims) == []
