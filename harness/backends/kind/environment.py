@@ -15,6 +15,7 @@ tested here.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import secrets
@@ -502,7 +503,7 @@ class KindEnvironment(ExistingEnvironment):
         def unseal(pod: str) -> bool:
             for key in init["unseal_keys_b64"][:3]:
                 # The key over stdin, never in argv on the host (found when this first
-                # ran, on the pods backend: `bao operator unseal -` did not take it).
+                # ran, against the real node: `bao operator unseal -` did not take it).
                 self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
                               'read -r key; exec bao operator unseal "$key" >/dev/null',
                               input_=f"{key}\n")
@@ -510,7 +511,7 @@ class KindEnvironment(ExistingEnvironment):
 
         unseal(pods[0])
         for pod in pods[1:]:  # "not initialized" until retry_join has joined the leader
-            eventually(lambda p=pod: unseal(p), timeout=120, retry_on=(BackendError,),
+            eventually(functools.partial(unseal, pod), timeout=120, retry_on=(BackendError,),
                        error=BackendError, description=f"{pod} joins the raft cluster "
                        "and unseals")
         token = init["root_token"]

@@ -207,7 +207,11 @@ class Node(Component):
         others = [p for p in self.processes() if p.name != "node-netns" and p.running()]
         if not self.process("node-netns").ready() and others:
             self.stop()
-        super().start(on_started)
+        try:
+            super().start(on_started)
+        except BaseException:
+            self.stop()  # a node half-started leaves no container, cgroup or claim behind
+            raise
 
     def _running(self, name: str) -> bool:
         try:
