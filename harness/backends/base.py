@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from harness.clients.vault import VaultAdmin
     from harness.settings import Settings
 
-BACKENDS = ("local", "kind", "existing")
+BACKENDS = ("local", "kind", "existing", "pods")
 
 CAPABILITIES: dict[str, str] = {
     "local-processes": "drives the local backend's processes directly (kill -9, SIGSTOP, "

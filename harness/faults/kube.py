@@ -4,7 +4,7 @@ Deployment. Which pods and Deployment is the backend's config (`faults:`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +20,13 @@ class KubeFaults:
     a Vault pod (its StatefulSet brings it back), scale the ESO Deployment. Everything is
     undone at teardown (replicas restored)."""
 
-    def __init__(self, kube: KubeClient, faults: dict[str, dict[str, str]]) -> None:
+    def __init__(self, kube: KubeClient, faults: dict[str, dict[str, str]],
+                 unseal: Callable[[str], None] | None = None) -> None:
         self.kube = kube
         self.faults = faults
+        # How a replaced Vault pod is unsealed, when the backend holds the keys (the
+        # runbook's `kubectl exec ... vault operator unseal`); None: someone else does.
+        self.unseal = unseal
         self._replicas: dict[tuple[str, str], int] = {}
 
     def vault_pods(self) -> list[Any]:
@@ -53,6 +57,10 @@ class KubeFaults:
 
         eventually(replaced, timeout=timeout,
                    description=f"a Vault pod in {ns} replaces {name}")
+        if self.unseal is not None:
+            eventually(lambda: self.unseal(name) is None, timeout=timeout,  # type: ignore[misc]
+                       retry_on=(HarnessError,),
+                       description=f"the replaced {name} unsealed, as the runbook does")
 
     def scale_eso(self, replicas: int) -> None:
         dep = self.faults["eso_deployment"]

@@ -114,6 +114,10 @@ def backend_capabilities(config: pytest.Config) -> frozenset[str]:
             from harness.backends.kind.environment import KIND_CAPABILITIES
 
             caps = KIND_CAPABILITIES
+        elif name == "pods":
+            from harness.backends.pods.environment import PODS_CAPABILITIES
+
+            caps = PODS_CAPABILITIES
         else:
             caps = LOCAL_CAPABILITIES
         config.stash[_CAPS] = caps
@@ -226,15 +230,16 @@ def _remote_platform(config: pytest.Config, backend: str,
         yield plat
         return
     from harness.backends.kind.environment import KindEnvironment, KindUnavailable
+    from harness.backends.pods.environment import PodsEnvironment
 
-    kind = KindEnvironment(settings)
+    kind = PodsEnvironment(settings) if backend == "pods" else KindEnvironment(settings)
     try:
         kind.up()
     except KindUnavailable as exc:
-        pytest.skip(f"kind backend: {exc}")
+        pytest.skip(f"{backend} backend: {exc}")
     except HarnessError as exc:
         kind.down()  # what was created so far goes again
-        pytest.fail(redact(f"kind backend: {exc}"), pytrace=False)
+        pytest.fail(redact(f"{backend} backend: {exc}"), pytrace=False)
     yield kind
     if not config.getoption("--harness-keep"):
         kind.down()

@@ -491,9 +491,18 @@ class KindEnvironment(ExistingEnvironment):
 
         replicas = int(lookup(self.charts[0].values, "server.ha.replicas") or 1)
         pods = [f"vault-{i}" for i in range(replicas)]
+        def running(pod: str) -> bool:
+            # `kubectl wait` on a Pod the StatefulSet has not created yet fails at once
+            phase = self._kubectl("get", "-n", "vault", f"pod/{pod}", "-o",
+                                  "jsonpath={.status.phase}")
+            if phase != "Running":
+                raise BackendError(f"{pod} is {phase or 'not created yet'}")
+            return True
+
         for pod in pods:
-            self._kubectl("wait", "-n", "vault", f"pod/{pod}", "--for=jsonpath="
-                          "{.status.phase}=Running", "--timeout=300s")
+            eventually(functools.partial(running, pod), timeout=300, interval=1,
+                       retry_on=(BackendError,), error=BackendError,
+                       description=f"Vault Pod {pod} Running")
         init = json.loads(self._kubectl("exec", "-n", "vault", pods[0], "--", "bao",
                                         "operator", "init", "-key-shares=5",
                                         "-key-threshold=3", "-format=json"))
