@@ -7,6 +7,8 @@ initialised and unsealed through `kubectl exec`."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,14 @@ pytestmark = [pytest.mark.scenario, pytest.mark.slow]
 def test_the_secret_delivery_suite_passes_on_real_pods(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("the pods backend's node needs root")
-    run, suite, tail = run_suite(
-        ["--harness-backend", "pods", "--harness-state-dir", str(tmp_path / "state"),
-         "scenarios/test_secret_sync.py"], tmp_path / "junit.xml", timeout=1800)
+    # A short state dir: the kubelet's sockets live under it (107-byte limit)
+    state = Path(tempfile.mkdtemp(prefix="hp-", dir="/tmp"))
+    try:
+        run, suite, tail = run_suite(
+            ["--harness-backend", "pods", "--harness-state-dir", str(state),
+             "scenarios/test_secret_sync.py"], tmp_path / "junit.xml", timeout=1800)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     assert run.returncode == 0, tail
     assert int(suite.get("tests", 0)) >= 5
     assert int(suite.get("skipped", 0)) == 0, tail

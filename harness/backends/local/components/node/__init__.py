@@ -103,10 +103,15 @@ class Node(Component):
                                "run as root or leave `node` out of --components")
         if not node_host.hierarchies():
             raise HarnessError("the real node needs cgroups mounted at /sys/fs/cgroup")
-        sock = egress_socket(self.ctx.state.root)
-        if len(str(sock)) > 100:
-            raise HarnessError(f"state directory too deep for a unix socket path "
-                               f"({len(str(sock))} chars > 100): {sock}")
+        # Unix socket paths end at 107 bytes: the deepest the node makes is the
+        # kubelet's pod-resources socket (found in CI: "bind: invalid argument").
+        deepest = self.paths.kubelet_root / "pod-resources" / "0123456789"
+        for sock in (egress_socket(self.ctx.state.root), deepest):
+            if len(str(sock)) > 107:
+                raise HarnessError(
+                    f"state directory {self.ctx.state.root} is too deep for the node's unix "
+                    f"sockets ({sock}: {len(str(sock))} bytes > 107); choose a shorter "
+                    "--state-dir")
         if self.ctx.state.root.resolve().is_relative_to("/var"):
             raise HarnessError("the node's state cannot live under /var: the node overlays "
                                f"/var in its mount namespace ({self.ctx.state.root})")
