@@ -52,6 +52,12 @@ PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 PROMETHEUS_VERSION = "v2.42.0"
 ALERTMANAGER_VERSION = "v0.25.0"
 
+# Where the pod faults act on a chart-installed platform (kind, pods).
+POD_FAULTS = {
+    "vault_pods": {"namespace": "vault",
+                   "selector": "app.kubernetes.io/name=vault,component=server"},
+    "eso_deployment": {"namespace": "external-secrets", "name": "external-secrets"}}
+
 RAFT_CONFIG = """\
 ui = false
 listener "tcp" {
@@ -509,18 +515,10 @@ class KindEnvironment(ExistingEnvironment):
         REDACTOR.add(init["root_token"], *init["unseal_keys_b64"])
         write_private(self.dir / "vault-init.json", json.dumps(init).encode())
         write_private(self.dir / "root-token", init["root_token"].encode())
-        def unseal(pod: str) -> bool:
-            for key in init["unseal_keys_b64"][:3]:
-                # The key over stdin, never in argv on the host (found when this first
-                # ran, against the real node: `bao operator unseal -` did not take it).
-                self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
-                              'read -r key; exec bao operator unseal "$key" >/dev/null',
-                              input_=f"{key}\n")
-            return True
-
-        unseal(pods[0])
+        self.unseal_pod(pods[0])
         for pod in pods[1:]:  # "not initialized" until retry_join has joined the leader
-            eventually(functools.partial(unseal, pod), timeout=120, retry_on=(BackendError,),
+            eventually(functools.partial(self.unseal_pod, pod), timeout=120,
+                       retry_on=(BackendError,),
                        error=BackendError, description=f"{pod} joins the raft cluster "
                        "and unseals")
         token = init["root_token"]
@@ -539,6 +537,18 @@ class KindEnvironment(ExistingEnvironment):
             self._bao(pods[0], token, "kv", "put", f"-mount={mount}", path, "-",
                       stdin=json.dumps(values))  # values over stdin, never in argv
         self.config.vault_token_file = self.dir / "root-token"
+
+    def unseal_pod(self, pod: str) -> bool:
+        """The runbook's unseal of one Vault Pod with the original keys (kept 0600 in
+        the state dir), through `kubectl exec`."""
+        init = json.loads((self.dir / "vault-init.json").read_text())
+        for key in init["unseal_keys_b64"][:3]:
+            # The key over stdin, never in argv on the host (found when this first ran,
+            # against the real node: `bao operator unseal -` did not take it).
+            self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
+                          'read -r key; exec bao operator unseal "$key" >/dev/null',
+                          input_=f"{key}\n")
+        return True
 
     def port_forwards(self) -> None:
         import port_for
@@ -566,10 +576,7 @@ class KindEnvironment(ExistingEnvironment):
                 self.config.eso_metrics = [f"{url}/metrics"]
             else:
                 setattr(self.config, name, url)
-        self.config.faults = {
-            "vault_pods": {"namespace": "vault",
-                           "selector": "app.kubernetes.io/name=vault,component=server"},
-            "eso_deployment": {"namespace": "external-secrets", "name": "external-secrets"}}
+        self.config.faults = dict(POD_FAULTS)
 
     def save_record(self) -> None:
         """What `harness backend kind-down` needs after this process is gone."""
@@ -586,11 +593,15 @@ class KindEnvironment(ExistingEnvironment):
         kind.name, kind.run_id = rec["name"], rec["run_id"]
         return kind
 
-    def down(self) -> None:
+    def stop_session(self) -> None:
+        """This run's port-forwards and processes stopped, the run forgotten."""
         for proc in self.forwards:
             proc.terminate()
         kill_processes(processes_of_run(self.run_id, self.registry.root))
         self.registry.forget(self.run_id)
+
+    def down(self) -> None:
+        self.stop_session()
         (self.dir / "kind.json").unlink(missing_ok=True)
         if not self.toolchain.problem("kind"):
             subprocess.run([self.tool("kind"), "delete", "cluster", "--name", self.name],

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.backends.existing import BackendError
 from harness.backends.kind.environment import (
+    POD_FAULTS,
     Chart,
     KindEnvironment,
     KindUnavailable,
@@ -102,10 +103,7 @@ class PodsEnvironment(KindEnvironment):
         self.config.eso_metrics = [f"http://{metrics}/metrics"]
         self.config.prometheus = None
         self.config.alertmanager = None
-        self.config.faults = {
-            "vault_pods": {"namespace": "vault",
-                           "selector": "app.kubernetes.io/name=vault,component=server"},
-            "eso_deployment": {"namespace": "external-secrets", "name": "external-secrets"}}
+        self.config.faults = dict(POD_FAULTS)
 
     def faults(self, kube: Any) -> Any:
         """Kubernetes faults, and a replaced Vault Pod unsealed with the original keys
@@ -114,27 +112,13 @@ class PodsEnvironment(KindEnvironment):
 
         return KubeFaults(kube, self.config.faults, unseal=self.unseal_pod)
 
-    def unseal_pod(self, pod: str) -> None:
-        import json
-
-        init = json.loads((self.dir / "vault-init.json").read_text())
-        for key in init["unseal_keys_b64"][:3]:
-            self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
-                          'read -r key; exec bao operator unseal "$key" >/dev/null',
-                          input_=f"{key}\n")
-
     def up(self, progress: Callable[[str], None] = lambda _m: None) -> PodsEnvironment:
         self.render(self.dir)
         super().up(progress)
         return self
 
     def down(self) -> None:
-        for proc in self.forwards:
-            proc.terminate()
-        from harness.runtime.registry import kill_processes, processes_of_run
-
-        kill_processes(processes_of_run(self.run_id, self.registry.root))
-        self.registry.forget(self.run_id)
+        self.stop_session()
         try:
             self.local().down()
         except HarnessError:
