@@ -91,7 +91,7 @@ def test_kind_plan_renders_offline_and_prints_the_plan(tmp_path):
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "kind" / "cluster.yaml").is_file()
     assert sorted(p.name for p in (tmp_path / "kind" / "rendered").iterdir()) == [
-        "argocd.yaml", "external-secrets.yaml", "kube-prometheus-stack.yaml", "vault.yaml"]
+        "argocd.yaml", "external-secrets.yaml", "prometheus.yaml", "vault.yaml"]
     assert "quay.io/openbao/openbao:2.7.2" in run.stdout
     assert " 2. create the cluster" in run.stdout and "helm install argocd" in run.stdout
 

@@ -18,12 +18,14 @@ from harness.backends.kind.environment import (
     validate_cluster_config,
     vault_values,
 )
+from harness.images.recipes import RECIPES
 from harness.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def kind(tmp_path_factory):
-    return KindEnvironment(Settings(state_dir=tmp_path_factory.mktemp("kind-state")))
+    return KindEnvironment(Settings(state_dir=tmp_path_factory.mktemp("kind-state"),
+                                    profile="staging"))
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +60,23 @@ def test_cluster_config_mistakes_are_caught(mutate, problem):
     assert any(problem in p for p in validate_cluster_config(cfg))
 
 
-def test_every_image_is_pinned_to_the_local_toolchain_versions(rendered, kind):
+def test_every_image_is_one_built_here_at_the_toolchain_versions(rendered, kind):
+    """Every image any chart runs is one `harness images build` makes (the pods backend
+    runs them; kind would load them): nothing a registry would have to serve."""
     images = set(rendered["images"])
-    for want in ("quay.io/openbao/openbao:2.7.2",
-                 "oci.external-secrets.io/external-secrets/external-secrets:v0.16.2",
-                 "quay.io/argoproj/argocd:v3.2.11",
-                 "quay.io/prometheus-operator/prometheus-operator:v0.85.0",
-                 "quay.io/prometheus-operator/prometheus-config-reloader:v0.85.0",
-                 "quay.io/prometheus/prometheus:v2.42.0",
-                 "quay.io/prometheus/alertmanager:v0.25.0", NODE_IMAGE):
-        assert want in images
+    assert NODE_IMAGE in images
+    assert images - {NODE_IMAGE} == {
+        "quay.io/openbao/openbao:2.7.2",
+        "oci.external-secrets.io/external-secrets/external-secrets:v0.16.2",
+        "quay.io/argoproj/argocd:v3.2.11", "ecr-public.aws.com/docker/library/redis:7.0.15",
+        "quay.io/prometheus/prometheus:v2.42.0", "quay.io/prometheus/alertmanager:v0.25.0"}
+    assert images - {NODE_IMAGE} <= {r.ref for r in RECIPES.values()}
     versions = {c.tool: kind.toolchain.spec(c.tool).version for c in kind.charts}
     assert versions["chart-external-secrets"] == kind.toolchain.spec("external-secrets").version
     assert not any(i.endswith(":latest") or ":" not in i.rsplit("/", 1)[-1] for i in images)
 
 
-def test_vault_is_three_raft_nodes_running_bao(rendered):
+def test_staging_vault_is_three_raft_nodes_with_tls_running_bao(rendered):
     [sts] = objects(rendered, "vault", "StatefulSet")
     assert sts["spec"]["replicas"] == 3
     [server] = sts["spec"]["template"]["spec"]["containers"]
@@ -81,27 +84,47 @@ def test_vault_is_three_raft_nodes_running_bao(rendered):
     assert "bao server -config=" in args and "vault server" not in args
     probe = " ".join(server["readinessProbe"]["exec"]["command"])
     assert "bao status" in probe
-    assert {e["name"] for e in server["env"]} >= {"VAULT_ADDR", "BAO_ADDR"}
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["VAULT_ADDR"].startswith("https://") and env["BAO_ADDR"] == env["VAULT_ADDR"]
+    assert env["BAO_CACERT"] == "/vault/userconfig/vault-tls/ca.crt"
     [cm] = objects(rendered, "vault", "ConfigMap")
     hcl = next(iter(cm["data"].values()))
     assert 'storage "raft"' in hcl and hcl.count("retry_join") == 3
-    assert "performance_multiplier = 1" in hcl
+    assert hcl.count("https://vault-") == 3 and "leader_ca_cert_file" in hcl
+    assert 'tls_cert_file = "/vault/userconfig/vault-tls/tls.crt"' in hcl
+    assert "tls_disable" not in hcl and "performance_multiplier = 1" in hcl
+
+
+def test_dev_vault_is_one_dev_mode_pod_with_a_random_root_token(tmp_path):
+    from harness.runtime.redact import REDACTOR
+
+    dev = KindEnvironment(Settings(state_dir=tmp_path, profile="dev"))
+    [sts] = objects(dev.render(), "vault", "StatefulSet")
+    assert sts["spec"]["replicas"] == 1
+    [server] = sts["spec"]["template"]["spec"]["containers"]
+    assert "bao server -dev" in " ".join(server["args"])
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    token = env["BAO_DEV_ROOT_TOKEN_ID"]
+    assert token == env["VAULT_DEV_ROOT_TOKEN_ID"] and token != "root" and len(token) >= 24
+    assert REDACTOR.redact(f"token {token}") != f"token {token}"
+    assert (tmp_path / "kind" / "values" / "vault.yaml").stat().st_mode & 0o077 == 0
+    assert not any(s.name == "vault: TLS certificate for its Service and Pods (Secret "
+                   "vault-tls)" for s in dev.plan())
 
 
 def test_crds_come_from_the_toolchain_not_the_charts(rendered, kind):
-    for release in ("external-secrets", "kube-prometheus-stack", "argocd"):
+    for release in ("external-secrets", "prometheus", "argocd"):
         assert objects(rendered, release, "CustomResourceDefinition") == []
     names = {f.name for f in kind.crd_files()}
-    assert {"bundle.yaml", "prometheuses.yaml", "alertmanagers.yaml",
-            "application-crd.yaml"} <= names
+    assert {"bundle.yaml", "application-crd.yaml"} <= names
 
 
 def test_an_enabled_dependency_that_is_not_available_offline_is_refused(kind, tmp_path):
-    [kps] = [c for c in charts() if c.release == "kube-prometheus-stack"]
-    kps.values["grafana"] = {"enabled": True}
-    with pytest.raises(BackendError, match=r"dependency grafana is enabled .* not "
-                                           r"available offline"):
-        kind.chart_dir(kps, tmp_path)
+    [prom] = [c for c in charts() if c.release == "prometheus"]
+    prom.values["kube-state-metrics"] = {"enabled": True}
+    with pytest.raises(BackendError, match=r"dependency kube-state-metrics is enabled .* "
+                                           r"not available offline"):
+        kind.chart_dir(prom, tmp_path)
 
 
 def test_customer_vault_values_win_except_the_image():
@@ -123,13 +146,14 @@ def test_the_plan_creates_loads_installs_initialises_then_forwards(kind, rendere
     assert len(loads) == len(rendered["images"]) - 1  # all but the node image
     order = [names.index(n) for n in ("install CRDs at the toolchain's versions",
                                       "helm install vault", "helm install external-secrets",
-                                      "helm install kube-prometheus-stack",
+                                      "helm install prometheus",
                                       "helm install argocd")]
     assert order == sorted(order) and order[0] > names.index(loads[-1])
     init = next(i for i, n in enumerate(names) if n.startswith("vault: operator init"))
-    assert names.index("helm install vault") < init < names.index(
+    tls = next(i for i, n in enumerate(names) if n.startswith("vault: TLS certificate"))
+    assert tls < names.index("helm install vault") < init < names.index(
         "helm install external-secrets")
-    assert names[-1].startswith("port-forwards on 127.0.0.1")
+    assert names[-1].startswith("reach Vault")
     create = steps[1].argv
     assert create[1:4] == ["create", "cluster", "--name"] and "--config" in create
 

@@ -10,7 +10,8 @@ neither side needs an address, a route or a firewall rule of the other:
   destination on 127.0.0.1 is dialled on the host (KWOK's kubelets, local webhooks);
 - `--from-host HOST_ADDR=NS_ADDR`: listens on the host's 127.0.0.1 and connects inside
   the node's namespace (the kubelet's healthz); `--forwards-file` holds more of these,
-  re-read on SIGHUP (Services chosen while the node runs: `Node.expose`).
+  re-read on SIGHUP (Services chosen while the node runs: `Node.expose`), and to-host
+  ones written `node:NS_ADDR=HOST_ADDR` (host services Pods use: `Node.publish`).
 
 A socket belongs to the namespace it was created in, whatever thread or namespace later
 uses it: the daemon creates each one after `setns` into the right namespace and returns.
@@ -167,8 +168,9 @@ async def serve_egress(ns: Namespaces, path: Path) -> asyncio.Server:
 
 
 class Forwards:
-    """The host -> node forwards named in a JSON file (a list of "HOST=NS" strings),
-    opened and closed to match it whenever the daemon gets SIGHUP."""
+    """The forwards named in a JSON file — a list of "HOST=NS" (host -> node) and
+    "node:NS=HOST" (node -> host) strings — opened and closed to match it whenever the
+    daemon gets SIGHUP."""
 
     def __init__(self, ns: Namespaces, path: Path) -> None:
         self.ns = ns
@@ -183,10 +185,11 @@ class Forwards:
         for spec in set(self.open) - wanted:
             self.open.pop(spec).close()
         for spec in sorted(wanted - set(self.open)):
-            listen, target = spec.split("=", 1)
+            to_host = spec.startswith("node:")
+            listen, target = spec.removeprefix("node:").split("=", 1)
             try:
-                self.open[spec] = await serve_forward(self.ns, split_addr(listen), False,
-                                                      split_addr(target), True)
+                self.open[spec] = await serve_forward(self.ns, split_addr(listen), to_host,
+                                                      split_addr(target), not to_host)
             except OSError:
                 continue  # the port was taken meanwhile: the caller sees it never opens
         (self.path.parent / (self.path.name + ".applied")).write_text(

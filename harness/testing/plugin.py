@@ -229,7 +229,8 @@ def _remote_platform(config: pytest.Config, backend: str,
             pytest.fail(redact(f"existing backend: {exc}"), pytrace=False)
         yield plat
         return
-    from harness.backends.kind.environment import KindEnvironment, KindUnavailable
+    from harness.backends.install.environment import KindUnavailable
+    from harness.backends.kind.environment import KindEnvironment
     from harness.backends.pods.environment import PodsEnvironment
 
     kind = PodsEnvironment(settings) if backend == "pods" else KindEnvironment(settings)

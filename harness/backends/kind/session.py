@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.existing import write_config
-from harness.backends.kind.environment import KindEnvironment, KindUnavailable
+from harness.backends.install.environment import KindUnavailable
+from harness.backends.kind.environment import KindEnvironment
 from harness.errors import HarnessError
 from harness.settings import Settings
 

@@ -15,6 +15,7 @@ leaves the host as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -296,15 +297,53 @@ class Node(Component):
         if not cluster_ip or cluster_ip == "None":
             raise HarnessError(f"service {namespace}/{service} has no ClusterIP to forward to")
         target = f"{cluster_ip}:{port}"
-        current = self._forwards()
-        for spec in current:
-            if spec.endswith(f"={target}"):
+        for spec in self._forwards():
+            if not spec.startswith("node:") and spec.endswith(f"={target}"):
                 return spec.split("=", 1)[0]
         [host_port] = self.ctx.registry.ports.allocate(self.ctx.run_id, 1)
         listen = f"127.0.0.1:{host_port}"
-        spec = f"{listen}={target}"
+        self._add_forward(f"{listen}={target}", f"{namespace}/{service}")
+        return listen
+
+    def publish(self, namespace: str, service: str, host_port: int, port: int) -> str:
+        """A service of the host (127.0.0.1:host_port: the harness's Git server, its
+        alert receiver) as an in-cluster Service `service.namespace.svc.cluster.local:
+        port` — a Service without selector whose endpoint is the apiserver's address in
+        the node, where the bridge listens and carries it to the host. Idempotent;
+        returns the in-cluster URL authority."""
+        from kubernetes import client
+
+        kube = self.ctx.require(Kube)
+        core = client.CoreV1Api(kube.api_client())
+        inside = f"{NODE_APISERVER_IP}:{host_port}"
+        if not any(s == f"node:{inside}=127.0.0.1:{host_port}" for s in self._forwards()):
+            self._add_forward(f"node:{inside}=127.0.0.1:{host_port}",
+                              f"{namespace}/{service}")
+        meta = client.V1ObjectMeta(name=service, namespace=namespace,
+                                   labels={"app.kubernetes.io/managed-by": "heracles-harness"})
+        objects: list[tuple[Any, Any]] = [
+            (core.create_namespace, client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=namespace))),
+            (functools.partial(core.create_namespaced_service, namespace), client.V1Service(
+                metadata=meta, spec=client.V1ServiceSpec(ports=[client.V1ServicePort(
+                    name="tcp", port=port, target_port=host_port)]))),
+            (functools.partial(core.create_namespaced_endpoints, namespace),
+             client.V1Endpoints(metadata=meta, subsets=[client.V1EndpointSubset(
+                 addresses=[client.V1EndpointAddress(ip=NODE_APISERVER_IP)],
+                 ports=[client.CoreV1EndpointPort(name="tcp", port=host_port)])]))]
+        for create, body in objects:
+            try:
+                create(body)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise HarnessError(f"publishing {namespace}/{service}: {exc.reason}"
+                                       ) from None
+        return f"{service}.{namespace}.svc.cluster.local:{port}"
+
+    def _add_forward(self, spec: str, what: str) -> None:
+        """One more forward in the bridge's file, applied (SIGHUP) before returning."""
         tmp = self.paths.forwards.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted({*current, spec})))
+        tmp.write_text(json.dumps(sorted({*self._forwards(), spec})))
         tmp.replace(self.paths.forwards)
         bridge = self.process("node-bridge")
         if bridge.pid is None or not bridge.running():
@@ -313,8 +352,7 @@ class Node(Component):
         applied = self.paths.forwards.with_name(self.paths.forwards.name + ".applied")
         eventually(lambda: applied.exists() and spec in json.loads(applied.read_text()),
                    timeout=10, error=HarnessError, retry_on=(ValueError, OSError),
-                   description=f"the bridge forwards {listen} to {namespace}/{service}")
-        return listen
+                   description=f"the bridge forwards {spec} ({what})")
 
     def _forwards(self) -> list[str]:
         try:
