@@ -4,6 +4,8 @@
 #   ./deploy-local.sh                  system deps, .venv, toolchain, then `harness up` (dev)
 #   ./deploy-local.sh --profile staging
 #   ./deploy-local.sh --setup-only     everything but `harness up` (what CI uses)
+#   ./deploy-local.sh --backend pods   the platform from its Helm charts as real Pods on a
+#                                      real node joined to the local control plane (root)
 #   ./deploy-local.sh --backend kind   a kind cluster with the charts instead of processes
 #                                      (needs Docker and the images: no registry here)
 #
@@ -20,14 +22,14 @@ while [ $# -gt 0 ]; do
     --profile) profile="${2:?--profile needs a value: dev, staging or prod}"; shift 2 ;;
     --profile=*) profile="${1#*=}"; shift ;;
     --setup-only) setup_only=1; shift ;;
-    --backend) backend="${2:?--backend needs a value: local or kind}"; shift 2 ;;
+    --backend) backend="${2:?--backend needs a value: local, pods or kind}"; shift 2 ;;
     --backend=*) backend="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "deploy-local.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$backend" in local|kind) ;; *)
-  echo "deploy-local.sh: unknown backend '$backend'; choose local or kind (an existing cluster needs no deploy: see README)" >&2; exit 2 ;;
+case "$backend" in local|pods|kind) ;; *)
+  echo "deploy-local.sh: unknown backend '$backend'; choose local, pods or kind (an existing cluster needs no deploy: see README)" >&2; exit 2 ;;
 esac
 case "$profile" in dev|staging|prod) ;; *)
   echo "deploy-local.sh: unknown profile '$profile'; choose dev, staging or prod" >&2; exit 2 ;;
@@ -77,6 +79,35 @@ if [ "$backend" = kind ]; then
   .venv/bin/harness backend kind-plan
   .venv/bin/harness backend kind-up
   step "done in $(( $(date +%s) - started ))s"
+  exit 0
+fi
+
+if [ "$backend" = pods ]; then
+  step "pods backend (profile: $profile): control plane + real node, the platform's Helm charts as Pods"
+  .venv/bin/harness up --backend pods --profile "$profile" >/dev/null
+  step "GitOps bootstrap: Argo CD (a Pod) syncs argocd/$profile/app-of-apps.yaml from the Git server"
+  bootstrap_ok=1
+  .venv/bin/harness gitops bootstrap --backend pods || bootstrap_ok=0
+  eval "$(.venv/bin/harness env --backend pods)"
+  kubectl get pods -n vault -o wide
+  kubectl get pods -n external-secrets
+  kubectl get pods -n argocd
+  kubectl get applications -n argocd
+  kubectl get externalsecrets --all-namespaces
+  step "done in $(( $(date +%s) - started ))s"
+  cat <<TXT
+The platform runs as Pods (profile $profile). The spec's runbook works as written:
+  eval "\$(.venv/bin/harness env --backend pods)"
+  kubectl exec -n vault vault-0 -- vault status
+  kubectl logs -n external-secrets deployment/external-secrets
+  kubectl get applications -n argocd
+Stop:            .venv/bin/harness down --backend pods
+TXT
+  if [ "$bootstrap_ok" -ne 1 ]; then
+    echo "The app-of-apps is not Synced/Healthy (see above). On staging/prod the spec's store" >&2
+    echo "says http:// while Vault speaks TLS only — README, \"What the harness found\"." >&2
+    exit 1
+  fi
   exit 0
 fi
 

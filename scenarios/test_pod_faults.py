@@ -20,7 +20,8 @@ def test_a_deleted_vault_pod_does_not_stop_delivery(eso, vault, vault_store, nam
     key = synced_secret(eso, vault, vault_store, namespace, value="before-delete")
     [first, *_] = faults.vault_pods()
     old_uid = faults.delete_vault_pod(first.metadata.name)
-    vault.kv_put(key, password="after-delete")  # through the Service: another node
+    faults.wait_vault_active()  # the others elect a leader if it was the active one
+    vault.kv_put(key, password="after-delete")
     eso.force_sync(namespace, "app")
     eso.wait_value(namespace, "app", "password", "after-delete", timeout=120)
     faults.wait_vault_pod_replaced(first.metadata.name, old_uid)

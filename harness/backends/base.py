@@ -30,9 +30,11 @@ CAPABILITIES: dict[str, str] = {
     "pod-faults": "turns faults into Kubernetes operations (delete a Vault pod, scale "
                   "ESO; give faults: in the config)",
     "gitops": "needs Argo CD and the harness's Git server",
+    "in-cluster": "the platform runs as Pods installed from its charts, so the runbook's "
+                  "kubectl exec/logs/rollout act on them (pods, kind)",
 }
 
-LOCAL_CAPABILITIES = frozenset(CAPABILITIES) - {"pod-faults"}
+LOCAL_CAPABILITIES = frozenset(CAPABILITIES) - {"pod-faults", "in-cluster"}
 
 
 def missing_reason(backend: str, needed: set[str], have: frozenset[str]) -> str | None:

@@ -77,10 +77,12 @@ def backend_kind_up(ctx: click.Context) -> None:
     """Create the kind cluster and install the platform, then run the suites with
     `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
     Exits 2 with the exact reason when Docker or an image is missing."""
-    from harness.backends.kind.session import start_detached
+    from harness.backends.install.session import start_detached
+    from harness.backends.kind.environment import KindEnvironment
 
-    started = start_detached(settings_from(ctx), progress=show_event)
-    err.print(f"[green]kind cluster {started.name} up[/]; endpoints: {started.config} "
+    started = start_detached(KindEnvironment(settings_from(ctx)), progress=show_event)
+    assert isinstance(started.env, KindEnvironment)
+    err.print(f"[green]kind cluster {started.env.name} up[/]; endpoints: {started.config} "
               "(port-forwards run until `harness backend kind-down`)")
 
 

@@ -20,9 +20,17 @@ from harness.settings import PROFILES
 
 if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
+    from harness.settings import Settings
+
+
+BACKEND_OPTION = click.option(
+    "--backend", type=click.Choice(["local", "pods"]), default="local", show_default=True,
+    help="local: the platform as processes on 127.0.0.1; pods: installed from its Helm "
+         "charts as real Pods on the local control plane's real node (needs root).")
 
 
 @click.command()
+@BACKEND_OPTION
 @click.option("--profile", type=click.Choice(PROFILES), default=None,
               help="Environment profile (default: dev, or $HERACLES_PROFILE).")
 @click.option("--components", "components", multiple=True,
@@ -37,19 +45,49 @@ if TYPE_CHECKING:
               help="Start from nothing: a stopped environment's data in this state "
                    "directory (etcd, Vault, Git) is removed first.")
 @click.pass_context
-def up(ctx: click.Context, profile: str | None, components: tuple[str, ...],
+def up(ctx: click.Context, backend: str, profile: str | None, components: tuple[str, ...],
        time_scale: float | None, vault_values: Path | None, recreate: bool) -> None:
     """Bring the environment up, or attach to it if it is already running."""
     from harness.backends.local.environment import bring_up, profile_chosen
 
     settings = settings_from(ctx, profile=profile, time_scale=time_scale,
                              vault_values=vault_values.resolve() if vault_values else None)
+    if backend == "pods":
+        if components or recreate:
+            raise click.UsageError("--components and --recreate are local-backend options")
+        _pods_up(settings)
+        return
     platform = bring_up(settings, components_option(components),
                         keep_running_profile=not profile_chosen(profile), recreate=recreate,
                         events=show_event)
     err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
     _print_values_report(platform)
     click.echo(platform.env_exports())
+
+
+def _pods_up(settings: Settings) -> None:
+    """The pods backend, detached: its record in <state>/pods, the local control plane
+    and node under <state>/local; a second `up` reports the running one."""
+    import time
+
+    from harness.backends.install.session import start_detached
+    from harness.backends.pods.environment import PodsEnvironment
+
+    try:
+        running = PodsEnvironment.from_record(settings)
+    except HarnessError:
+        running = None
+    if running is not None and running.running():
+        err.print(f"[green]already up[/] (pods backend, {settings.state_dir}); "
+                  "`harness down --backend pods` first to start again")
+        click.echo(running.env_exports())
+        return
+    t0 = time.monotonic()
+    started = start_detached(PodsEnvironment(settings), progress=show_event)
+    err.print(f"[green]up[/] (pods backend, profile {settings.profile}) in "
+              f"{time.monotonic() - t0:.1f}s — state: {settings.state_dir}; endpoints: "
+              f"{started.config}")
+    click.echo(started.env.env_exports())
 
 
 def _print_values_report(platform: LocalEnvironment) -> None:
@@ -69,13 +107,25 @@ def _print_values_report(platform: LocalEnvironment) -> None:
 
 
 @click.command()
+@BACKEND_OPTION
 @click.option("--purge", is_flag=True, help="Also delete the state directory (data, logs).")
 @click.pass_context
-def down(ctx: click.Context, purge: bool) -> None:
+def down(ctx: click.Context, backend: str, purge: bool) -> None:
     """Stop every process of the environment (SIGTERM, then SIGKILL after a grace)."""
     from harness.backends.local.environment import LocalEnvironment
 
-    LocalEnvironment(settings_from(ctx)).down(purge=purge, events=show_event)
+    settings = settings_from(ctx)
+    if backend == "pods":
+        from harness.backends.pods.environment import PodsEnvironment
+
+        PodsEnvironment.from_record(settings).down()
+        err.print(f"pods backend in {settings.state_dir} stopped")
+        if purge:
+            import shutil
+
+            shutil.rmtree(settings.state_dir, ignore_errors=True)
+        return
+    LocalEnvironment(settings).down(purge=purge, events=show_event)
 
 
 @click.command()
@@ -112,10 +162,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@BACKEND_OPTION
 @click.pass_context
-def env(ctx: click.Context) -> None:
+def env(ctx: click.Context, backend: str) -> None:
     """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
     from harness.backends.local.environment import LocalEnvironment
 
+    if backend == "pods":
+        from harness.backends.pods.environment import PodsEnvironment
+
+        click.echo(PodsEnvironment.from_record(settings_from(ctx)).env_exports())
+        return
     click.echo(LocalEnvironment(settings_from(ctx)).env_exports())
 

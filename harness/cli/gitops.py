@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -13,6 +13,9 @@ from rich.table import Table
 from harness.cli.common import err, out, settings_from
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
+
+if TYPE_CHECKING:
+    from harness.backends.base import Environment
 
 
 @click.group("git")
@@ -58,15 +61,24 @@ def gitops() -> None:
 @click.option("--env", "env_name", type=click.Choice(["dev", "staging", "prod"]),
               default=None, help="Which argocd/<env>/app-of-apps.yaml (default: the profile).")
 @click.option("--timeout", type=float, default=180.0, show_default=True)
+@click.option("--backend", type=click.Choice(["local", "pods"]), default="local",
+              show_default=True, help="The environment `harness up --backend` started.")
 @click.pass_context
-def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float) -> None:
+def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
+                     backend: str) -> None:
     """Apply the app-of-apps and wait until it and the Applications it owns are Synced
     and Healthy (exit 1 naming those that are not, with their errors; exit 2 at once
     when they need CRDs the cluster lacks, naming them and the fix)."""
     from harness.backends.local.environment import LocalEnvironment
     from harness.gitops.deploy import NotSynced, bootstrap
 
-    platform = LocalEnvironment(settings_from(ctx)).attach()
+    platform: Environment
+    if backend == "pods":
+        from harness.backends.pods.environment import PodsEnvironment
+
+        platform = PodsEnvironment.from_record(settings_from(ctx)).attach()
+    else:
+        platform = LocalEnvironment(settings_from(ctx)).attach()
     try:
         done = bootstrap(platform, env_name, timeout, log=err.print)
     except NotSynced as exc:

@@ -2,12 +2,17 @@
 threaded HTTP server on 127.0.0.1 — repository URLs look like production ones
 (http://127.0.0.1:PORT/platform.git) and clone/fetch/push use the real protocol.
 
-Run by the `git` component as `python -m harness.daemons.gitserver --root DIR --port N`.
+Run by the `git` component as `python -m harness.daemons.gitserver --root DIR --port N
+[--auth-file F]`. With `--auth-file` (one `user:password` line, 0600) every request but
+/healthz needs those credentials (HTTP Basic), as a hosted Git server would: what
+`argocd repo add --username --password` is for.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hmac
 import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +20,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
-def handler_for(root: Path, git: str) -> type[BaseHTTPRequestHandler]:
+def handler_for(root: Path, git: str,
+                credentials: str | None = None) -> type[BaseHTTPRequestHandler]:
+    expected = ("Basic " + base64.b64encode(credentials.encode()).decode()
+                if credentials else None)
+
     class GitHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # the CGI body is streamed until EOF
 
@@ -25,6 +34,13 @@ def handler_for(root: Path, git: str) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok\n")
+                return
+            if expected and not hmac.compare_digest(
+                    self.headers.get("Authorization", "").encode(), expected.encode()):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="heracles-git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -72,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--git", default="git")
+    ap.add_argument("--auth-file", type=Path, help="user:password required of every client")
     args = ap.parse_args(argv)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.root, args.git))
+    creds = args.auth_file.read_text().strip() if args.auth_file else None
+    server = ThreadingHTTPServer(("127.0.0.1", args.port),
+                                 handler_for(args.root, args.git, creds))
     server.daemon_threads = True
     server.serve_forever()
     return 0

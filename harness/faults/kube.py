@@ -47,6 +47,8 @@ class KubeFaults:
         return str(pod.metadata.uid)
 
     def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
+        """The StatefulSet's new Pod of that name Running, unsealed (when the backend
+        holds the keys) and Ready, and an active node elected: the cluster whole again."""
         ns = self.faults["vault_pods"]["namespace"]
 
         def replaced() -> bool:
@@ -62,6 +64,30 @@ class KubeFaults:
             eventually(lambda: unseal(name) or True, timeout=timeout,
                        retry_on=(HarnessError,),
                        description=f"the replaced {name} unsealed, as the runbook does")
+        eventually(lambda: self._ready(name), timeout=timeout,
+                   description=f"the replaced {name} Ready (unsealed, serving)")
+        self.wait_vault_active(timeout)
+
+    def _ready(self, name: str) -> bool:
+        pod = next((p for p in self.vault_pods() if p.metadata.name == name), None)
+        return bool(pod and pod.status.conditions and any(
+            c.type == "Ready" and c.status == "True" for c in pod.status.conditions))
+
+    def wait_vault_active(self, timeout: float = 120) -> str:
+        """The name of the Vault Pod the cluster elected active (service registration's
+        `vault-active=true` label on a Ready Pod), once there is one. A single dev-mode
+        Pod carries no such label: then it is the one, once Ready."""
+        def active() -> str | None:
+            pods = self.vault_pods()
+            if len(pods) == 1 and self._ready(pods[0].metadata.name):
+                return str(pods[0].metadata.name)
+            return next((str(p.metadata.name) for p in pods
+                         if (p.metadata.labels or {}).get("vault-active") == "true"
+                         and self._ready(p.metadata.name)), None)
+
+        found: str = eventually(active, timeout=timeout,
+                                description="an active Vault Pod, Ready")
+        return found
 
     def scale_eso(self, replicas: int) -> None:
         dep = self.faults["eso_deployment"]

@@ -111,6 +111,8 @@ class ImageBuilder:
             return self._script("openbao-entrypoint.sh", OPENBAO_ENTRYPOINT)
         if source.kind == "built" and source.ref == "argocd-cp":
             return self._script("argocd-cp.sh", ARGOCD_CP)
+        if source.kind == "built" and source.ref == "gpg-wrapper":
+            return self._script("gpg-wrapper.sh", GPG_WRAPPER)
         raise ImageError(f"unknown source {source.describe()}")
 
     def _hash(self, path: Path) -> str:
@@ -349,6 +351,12 @@ for arg; do
   esac
 done
 exec /bin/busybox cp "$@"
+"""
+
+# The repo-server runs `gpg-wrapper.sh` (the upstream image's, from argo-cd's hack/) to
+# list and import keys: gpg itself, here, with nothing around it.
+GPG_WRAPPER = """#!/bin/sh
+exec gpg "$@"
 """
 
 # The upstream OpenBao image's entrypoint, which the Vault chart's server command calls

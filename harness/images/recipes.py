@@ -130,12 +130,15 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
             "/usr/local/bin/kustomize": tool("kustomize", "kustomize"),
             "/usr/bin/git": host("/usr/bin/git"),
             "/usr/bin/gpg": host("/usr/bin/gpg"),
+            # the repo-server generates its GnuPG key at start: gpg spawns the agent
+            "/usr/bin/gpg-agent": host("/usr/bin/gpg-agent"),
+            "/usr/local/bin/gpg-wrapper.sh": Source("built", "gpg-wrapper"),
             "/usr/bin/ssh": host("/usr/bin/ssh"),
             # The chart's copyutil init container runs `cp --update=none` (coreutils
             # >= 9.3; busybox and bookworm's 9.1 refuse it): a cp that reads it as -n.
             "/bin/cp": Source("built", "argocd-cp")},
            symlinks={f"/usr/local/bin/{c}": "argocd" for c in ARGOCD_COMMANDS},
-           libs_of=("/usr/bin/git", "/usr/bin/gpg", "/usr/bin/ssh",
+           libs_of=("/usr/bin/git", "/usr/bin/gpg", "/usr/bin/gpg-agent", "/usr/bin/ssh",
                     "/usr/lib/git-core/git-remote-http"),
            host_trees=("/usr/lib/git-core", "/usr/share/git-core"),
            dirs={"/home/argocd": 0o777, "/app/config/ssh": 0o755, "/app/config/tls": 0o755,
@@ -146,18 +149,23 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            libs_of=("/usr/local/bin/redis-server",), dirs={"/data": 0o777},
            users=(("redis", 999),), entrypoint=("redis-server",), workdir="/data",
            env=(PATH_ENV,), ports=("6379/tcp",)),
+    # Prometheus from its module (Debian's leaves Kubernetes service discovery out);
+    # promtool from Debian, the same 2.42.
     Recipe("prometheus", PROMETHEUS,
-           {"/bin/prometheus": host("/usr/bin/prometheus"),
+           {"/bin/prometheus": tool("prometheus-server", "prometheus"),
             "/bin/promtool": host("/usr/bin/promtool")},
-           libs_of=("/bin/prometheus",), dirs={"/prometheus": 0o777,
-                                               "/etc/prometheus": 0o755},
+           libs_of=("/bin/promtool",), dirs={"/prometheus": 0o777, "/data": 0o777,
+                                             "/etc/prometheus": 0o755},
            entrypoint=("/bin/prometheus",),
            cmd=("--config.file=/etc/prometheus/prometheus.yml",
                 "--storage.tsdb.path=/prometheus"),
            user=NOBODY, workdir="/prometheus", env=(PATH_ENV,), ports=("9090/tcp",)),
+    # Debian's Alertmanager reads its default notification templates from disk.
     Recipe("alertmanager", ALERTMANAGER,
            {"/bin/alertmanager": host("/usr/bin/prometheus-alertmanager"),
-            "/bin/amtool": host("/usr/bin/amtool")},
+            "/bin/amtool": host("/usr/bin/amtool"),
+            **{f"/usr/share/prometheus/alertmanager/{t}.tmpl": host(
+                f"/usr/share/prometheus/alertmanager/{t}.tmpl") for t in ("default", "email")}},
            libs_of=("/bin/alertmanager",), dirs={"/alertmanager": 0o777,
                                                  "/etc/alertmanager": 0o755},
            entrypoint=("/bin/alertmanager",),

@@ -237,10 +237,14 @@ def _remote_platform(config: pytest.Config, backend: str,
     try:
         kind.up()
     except KindUnavailable as exc:
+        kind.down()
         pytest.skip(f"{backend} backend: {exc}")
     except HarnessError as exc:
         kind.down()  # what was created so far goes again
         pytest.fail(redact(f"{backend} backend: {exc}"), pytrace=False)
+    except BaseException:
+        kind.down()  # Ctrl-C while it starts: nothing left running
+        raise
     yield kind
     if not config.getoption("--harness-keep"):
         kind.down()

@@ -136,8 +136,7 @@ def eso_values() -> dict[str, Any]:
     tag = {"tag": ESO_VERSION}
     return {"installCRDs": False,  # the toolchain's bundle at the binary's version
             "image": tag, "webhook": {"image": tag}, "certController": {"image": tag},
-            "metrics": {"service": {"enabled": True, "annotations": {
-                "prometheus.io/scrape": "true", "prometheus.io/port": "8080"}}},
+            "metrics": {"service": {"enabled": True}},
             "bitwarden-sdk-server": {"enabled": False}}
 
 
@@ -150,9 +149,13 @@ def monitoring_values() -> dict[str, Any]:
                    "persistentVolume": {"enabled": False},
                    "global": {"scrape_interval": "5s", "evaluation_interval": "5s"}},
         "configmapReload": {"prometheus": {"enabled": False}},
+        # Debian's Alertmanager has no web UI: `/` is 404, so the chart's probes of `/`
+        # would restart it forever; its health endpoints instead.
         "alertmanager": {"enabled": True, "image": {"tag": ALERTMANAGER_VERSION},
                          "persistence": {"enabled": False},
-                         "configmapReload": {"enabled": False}},
+                         "configmapReload": {"enabled": False},
+                         "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "http"}},
+                         "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "http"}}},
         "kube-state-metrics": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False},
         "prometheus-pushgateway": {"enabled": False},

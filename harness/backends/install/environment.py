@@ -25,17 +25,20 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.backends.existing import BackendError, ExistingConfig, ExistingEnvironment
+from harness.backends.install import monitoring
 from harness.backends.install.charts import (
     POD_FAULTS,
     VAULT_TLS_NAMES,
     VAULT_TLS_SECRET,
     Chart,
     charts,
+    deep_merge,
     images_of,
     lookup,
 )
 from harness.errors import HarnessError
 from harness.runtime.pki import PKI, write_private
+from harness.runtime.probes import http_ok
 from harness.runtime.redact import REDACTOR
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.settings import Settings
@@ -76,6 +79,9 @@ class ChartsEnvironment(ExistingEnvironment):
     backend = "charts"
     release_names: tuple[str, ...] | None = None  # None: every release
     post_render: tuple[str, ...] = ()  # transforms added to every release's
+    # Where Alertmanager in the cluster delivers to the harness's receiver (None: the
+    # backend has no way to host one).
+    receiver_url: str | None = None
 
     def __init__(self, settings: Settings | None = None, toolchain: Toolchain | None = None,
                  vault_overrides: dict[str, Any] | None = None) -> None:
@@ -100,6 +106,11 @@ class ChartsEnvironment(ExistingEnvironment):
             self.vault_chart.values["server"]["dev"]["devRootToken"] = token
         self.tls = not self.dev_mode and lookup(self.vault_chart.values,
                                                 "global.tlsDisable") is False
+        if prom := self.chart("prometheus"):
+            prom.values = deep_merge(prom.values, monitoring.values(
+                rules=[self.settings.fixtures_dir / "observability"],
+                time_scale=self.settings.time_scale, receiver_url=self.receiver_url,
+                tls=self.tls))
         self.forwards: list[subprocess.Popen[bytes]] = []
         self._render: dict[str, Any] | None = None
         self.run_id = new_run_id()
@@ -108,6 +119,9 @@ class ChartsEnvironment(ExistingEnvironment):
     @property
     def vault_chart(self) -> Chart:
         return next(c for c in self.charts if c.release == "vault")
+
+    def chart(self, release: str) -> Chart | None:
+        return next((c for c in self.charts if c.release == release), None)
 
     def tool(self, component: str, name: str | None = None) -> str:
         problem = self.toolchain.problem(component)
@@ -244,6 +258,13 @@ class ChartsEnvironment(ExistingEnvironment):
                     self.dev_mode else "vault: operator init (5 shares, threshold 3) on "
                     "vault-0, unseal every pod, configure kubernetes auth, seed",
                     action=self.init_vault))
+                if self.chart("prometheus"):
+                    steps.append(Step("vault: a token that reads sys/metrics only, for "
+                                      "Prometheus (Secret monitoring/"
+                                      f"{monitoring.METRICS_SECRET})",
+                                      action=self.metrics_token))
+            if chart.release == "argocd":
+                steps += self.argocd_steps()
         steps.append(Step("reach Vault, ESO metrics, Prometheus, Alertmanager from "
                           "127.0.0.1", action=self.port_forwards))
         return steps
@@ -377,6 +398,34 @@ class ChartsEnvironment(ExistingEnvironment):
                           input_=f"{key}\n")
         return True
 
+    def metrics_token(self) -> None:
+        """What job="vault" scrapes with: a periodic orphan token whose policy reads
+        sys/metrics and nothing else, as a Secret Prometheus mounts (and, with TLS, the
+        CA that signed Vault's certificate)."""
+        pod, token = self.vault_pods()[0], (self.dir / "root-token").read_text().strip()
+        self._bao(pod, token, "policy", "write", monitoring.METRICS_POLICY, "-",
+                  stdin='path "sys/metrics" {\n  capabilities = ["read"]\n}\n')
+        minted = json.loads(self._bao(
+            pod, token, "token", "create", "-orphan", f"-policy={monitoring.METRICS_POLICY}",
+            "-period=768h", "-display-name=prometheus", "-format=json"))
+        metrics = minted["auth"]["client_token"]
+        REDACTOR.add(metrics)
+        items: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {
+                "name": monitoring.METRICS_SECRET, "namespace": "monitoring"},
+             "stringData": {"token": metrics}}]
+        if self.tls:
+            items.append({"apiVersion": "v1", "kind": "Secret", "metadata": {
+                "name": "vault-tls-ca", "namespace": "monitoring"},
+                "stringData": {"ca.crt": (self.dir / "pki" / "ca.crt").read_text()}})
+        self._kubectl("apply", "-f", "-", input_=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": items}))
+
+    def argocd_steps(self) -> list[Step]:
+        """What follows the Argo CD chart; the pods backend has the spec's steps."""
+        return []
+
     # ---- reaching the platform from the host ---------------------------------------------
     def forward(self, namespace: str, service: str, port: int) -> str:
         """`127.0.0.1:<port>` on the host that reaches the Service."""
@@ -386,7 +435,15 @@ class ChartsEnvironment(ExistingEnvironment):
         installed = {c.release for c in self.charts}
         scheme = "https" if self.tls else "http"
         ns, svc, port = TARGETS["vault"]
+        if not self.dev_mode:
+            # the active node (service registration's label): a standby may answer a
+            # request with a redirect to its leader's Pod IP, which the host cannot use
+            svc = "vault-active"
         self.config.vault_address = f"{scheme}://{self.forward(ns, svc, port)}"
+        # kube-proxy follows the active node's label within a moment: wait for it
+        eventually(http_ok(f"{self.config.vault_address}/v1/sys/health",
+                           ca=self.config.vault_ca_cert), timeout=60, error=BackendError,
+                   description=f"Vault answers at {self.config.vault_address} ({svc})")
         if "external-secrets" in installed:
             ns, svc, port = TARGETS["eso"]
             self.config.eso_metrics = [f"http://{self.forward(ns, svc, port)}/metrics"]
@@ -420,6 +477,45 @@ class ChartsEnvironment(ExistingEnvironment):
                                ) from None
         self.run_id = rec["run_id"]
         return rec
+
+    @classmethod
+    def from_record(cls, settings: Settings) -> ChartsEnvironment:
+        """The environment an earlier `up` recorded in this state dir (its run, its
+        endpoints): what `down`, `status` and `env` act on."""
+        env = cls(settings)
+        env.load_record()
+        existing = env.dir / "existing.yaml"
+        if existing.is_file():
+            env.config = ExistingConfig.load(existing)
+        return env
+
+    def attach(self) -> ChartsEnvironment:
+        """Connect to what an earlier `up` installed (checks, starts nothing)."""
+        ExistingEnvironment.up(self)
+        return self
+
+    def running(self) -> bool:
+        """Whether the recorded run is still alive (its owner or detached)."""
+        return self.registry.get(self.run_id) is not None
+
+    def env_exports(self) -> str:
+        """`export` lines for a shell: the cluster, Vault (the active node), the
+        endpoints. The token is never printed: the shell reads its 0600 file."""
+        cfg = self.config
+        kubectl = self.toolchain.binary("kubernetes", "kubectl")
+        bao = self.toolchain.binary("openbao", "bao")
+        lines = [f"export KUBECONFIG={cfg.kubeconfig}", f"export PATH={kubectl.parent}:"
+                 f"{bao.parent}:$PATH", "unset BAO_ADDR BAO_TOKEN BAO_CACERT",
+                 f"export VAULT_ADDR={cfg.vault_address}"]
+        if cfg.vault_token_file:
+            lines.append(f'export VAULT_TOKEN="$(cat {cfg.vault_token_file})"')
+        if cfg.vault_ca_cert:
+            lines.append(f"export VAULT_CACERT={cfg.vault_ca_cert}")
+        for name, var in (("prometheus", "HERACLES_PROMETHEUS_URL"),
+                          ("alertmanager", "HERACLES_ALERTMANAGER_URL")):
+            if url := getattr(cfg, name):
+                lines.append(f"export {var}={url}")
+        return "\n".join(lines)
 
     def stop_session(self) -> None:
         """This run's port-forwards and processes stopped, the run forgotten."""

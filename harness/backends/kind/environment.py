@@ -46,7 +46,7 @@ __all__ = ["KIND_CAPABILITIES", "NODE_IMAGE", "Chart", "KindEnvironment", "KindU
            "Step", "charts", "cluster_config", "deep_merge", "validate_cluster_config",
            "vault_values"]
 
-KIND_CAPABILITIES = frozenset({"prometheus", "eso-metrics", "pod-faults"})
+KIND_CAPABILITIES = frozenset({"prometheus", "eso-metrics", "pod-faults", "in-cluster"})
 
 # kind v0.30.0's own default node image (pkg/apis/config/defaults/image.go): Kubernetes
 # v1.34.0 — the newest kindest/node that kind release publishes for our v1.34 line.

@@ -6,10 +6,16 @@ with one branch per environment (dev, staging, main). In-cluster addresses in th
 fixtures (Vault, the Git server itself) are rewritten through the service map, as
 `harness apply` does — the repo-server and ESO run on this machine, not in a Pod.
 Argo CD's in-cluster destination (https://kubernetes.default.svc) is kept.
+
+With the real node in the environment (the pods backend: Argo CD, ESO and Vault are Pods
+that resolve in-cluster names), nothing is rewritten, and the server requires the
+credentials in `<state>/git/credentials` (user `heracles`, a random password, 0600), as
+a hosted Git server would — Argo CD gets them through `argocd repo add`.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import tempfile
@@ -19,12 +25,17 @@ from pathlib import Path
 from harness.backends.local.components.base import Component
 from harness.clients.git import git
 from harness.errors import HarnessError
+from harness.runtime.pki import write_private
 from harness.runtime.probes import http_ok
 from harness.runtime.process import ProcessSpec
+from harness.runtime.redact import REDACTOR
 
 REPO = "platform.git"
 BRANCHES = ("dev", "staging", "main")
 IN_CLUSTER_URL = "http://git.heracles.svc.cluster.local"
+USER = "heracles"
+
+
 class GitServer(Component):
     name = "git"
     port_names = ("git.http",)
@@ -41,16 +52,38 @@ class GitServer(Component):
     def url(self, repo: str = REPO) -> str:
         return f"{self.address}/{repo}"
 
+    @property
+    def in_cluster(self) -> bool:
+        """The platform's clients are Pods on the real node: in-cluster names resolve."""
+        return "node" in self.ctx.components
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.ctx.state.root / "git" / "credentials"
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) the server requires, or None when it requires none."""
+        if not self.credentials_file.exists():
+            return None
+        user, _, password = self.credentials_file.read_text().strip().partition(":")
+        REDACTOR.add(password)
+        return user, password
+
     def write_files(self) -> None:
         self.repos.mkdir(parents=True, exist_ok=True)
+        if self.in_cluster and not self.credentials_file.exists():
+            write_private(self.credentials_file,
+                          f"{USER}:{secrets.token_urlsafe(18)}".encode())
 
     def process_specs(self) -> list[ProcessSpec]:
         argv = [sys.executable, "-m", "harness.daemons.gitserver", f"--root={self.repos}",
                 f"--port={self.ctx.port('git.http')}", f"--git={self.bin('git', 'git')}"]
+        if self.credentials_file.exists():
+            argv.append(f"--auth-file={self.credentials_file}")
         return [self.spec("git-server", argv, http_ok(f"{self.address}/healthz"))]
 
     def service_aliases(self) -> dict[str, str]:
-        return {IN_CLUSTER_URL: self.address}
+        return {} if self.in_cluster else {IN_CLUSTER_URL: self.address}
 
     def configure(self) -> None:
         if not (self.repos / REPO).exists():
@@ -108,7 +141,10 @@ class GitServer(Component):
         return out
 
     def service_map(self) -> dict[str, str]:
-        """What fixtures committed to Git need rewritten (Argo CD's destination kept)."""
+        """What fixtures committed to Git need rewritten (Argo CD's destination kept);
+        nothing when the platform runs in-cluster."""
+        if self.in_cluster:
+            return {}
         keep = "https://kubernetes.default.svc"  # Argo CD's in-cluster destination
         mapped = {k: v for k, v in self.ctx.service_map().items() if not k.startswith(keep)}
         return {IN_CLUSTER_URL: self.address, **mapped}
