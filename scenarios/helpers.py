@@ -39,6 +39,19 @@ def synced_secret(eso: Any, vault: Any, store: dict, namespace: str, name: str =
     return key
 
 
+def denied_after_sync(eso: Any, vault: Any, store: dict, namespace: str) -> str:
+    """An ExternalSecret `app` synced, then its store's policy revoked and a sync forced:
+    ESO really failing (SecretSyncedError), as the ESO failure alerts watch. Returns the
+    Vault key."""
+    from harness.clients.eso import set_store_access
+
+    key = synced_secret(eso, vault, store, namespace, value="v1")
+    set_store_access(vault, store, allowed=False)
+    eso.force_sync(namespace, "app")
+    eso.wait_error(namespace, "app")
+    return key
+
+
 def settled(eso: Any, namespace: str, name: str, quiet: float = 1.0,
             timeout: float = 30) -> None:
     """Until the ExternalSecret's status.refreshTime has not moved for `quiet` seconds.

@@ -14,7 +14,7 @@ from harness.clients.alerts import external_secret_not_ready_rule
 from harness.clients.eso import set_store_access
 from harness.rules import check_rules, load_rules, parse_duration
 
-from .helpers import external_secret
+from .helpers import denied_after_sync, external_secret
 
 
 def scaled_for(platform, rule_name: str) -> float:
@@ -45,13 +45,7 @@ def test_the_spec_external_secrets_failure_rule_is_dead(platform, prometheus, es
                                                         vault_store, namespace):
     """With ESO really failing, the spec's rule still cannot fire: it names
     external_secrets_sync_calls_error, ESO exposes externalsecret_sync_calls_error."""
-    key = f"{vault_store['prefix']}/app"
-    vault.kv_put(key, password="v1")
-    eso.apply_object(external_secret("app", vault_store["store"], key, "1h"), namespace)
-    eso.wait_synced(namespace, "app")
-    set_store_access(vault, vault_store, allowed=False)
-    eso.force_sync(namespace, "app")
-    eso.wait_error(namespace, "app")
+    denied_after_sync(eso, vault, vault_store, namespace)
     eventually(lambda: prometheus.query(
         f'externalsecret_sync_calls_error{{namespace="{namespace}"}} > 0') or None, timeout=30,
         description="the real error metric is > 0 in Prometheus")

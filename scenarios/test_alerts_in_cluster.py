@@ -15,10 +15,9 @@ import time
 import pytest
 
 from harness import eventually
-from harness.clients.eso import set_store_access
 from harness.rules import check_rules, load_rules, parse_duration
 
-from .helpers import external_secret
+from .helpers import denied_after_sync
 from .test_runbook import vault_in_pod
 
 pytestmark = [pytest.mark.portable, pytest.mark.needs("prometheus", "alert-receiver",
@@ -63,13 +62,7 @@ def test_a_sealed_vault_pod_fires_vault_down_and_unsealing_resolves_it(
 
 def test_the_spec_external_secrets_failure_rule_is_dead_here_too(
         platform, prometheus, eso, vault, vault_store, namespace):
-    key = f"{vault_store['prefix']}/app"
-    vault.kv_put(key, password="v1")
-    eso.apply_object(external_secret("app", vault_store["store"], key, "1h"), namespace)
-    eso.wait_synced(namespace, "app")
-    set_store_access(vault, vault_store, allowed=False)
-    eso.force_sync(namespace, "app")
-    eso.wait_error(namespace, "app")
+    denied_after_sync(eso, vault, vault_store, namespace)
     eventually(lambda: prometheus.query(
         f'externalsecret_sync_calls_error{{namespace="{namespace}"}} > 0') or None,
         timeout=60, description="the real error metric is > 0 in Prometheus")

@@ -9,14 +9,13 @@ import pytest
 import yaml
 
 from harness.backends.existing import BackendError
+from harness.backends.install.charts import charts, vault_values
+from harness.backends.install.environment import KindUnavailable
 from harness.backends.kind.environment import (
     NODE_IMAGE,
     KindEnvironment,
-    KindUnavailable,
-    charts,
     cluster_config,
     validate_cluster_config,
-    vault_values,
 )
 from harness.images.recipes import RECIPES
 from harness.settings import Settings

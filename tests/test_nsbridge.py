@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,3 +126,52 @@ def test_runc_wrapper_drops_only_what_the_bounding_set_lacks(tmp_path: Path) -> 
     missing = runc_wrapper.missing_caps()
     assert len(missing) == sum(1 for bit in range(len(runc_wrapper.CAPS))
                                if not (bounding >> bit) & 1)
+
+
+def test_forwards_file_opens_node_to_host_forwards_on_sighup(netns: int,
+                                                            tmp_path: Path) -> None:
+    """`node:NS=HOST` entries (Node.publish): a listener inside the namespace that
+    reaches a server on the host's 127.0.0.1 — what a Pod's Service to the harness's Git
+    server or alert receiver rides on. Added and removed while the bridge runs."""
+    host_port = port_for.select_random()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, "127.0.0.1", str(host_port)],
+                              stdout=subprocess.PIPE)
+    assert server.stdout is not None and server.stdout.readline().startswith(b"listening")
+    forwards, ready = tmp_path / "forwards.json", tmp_path / "ready"
+    applied = tmp_path / "forwards.json.applied"
+    bridge = subprocess.Popen([sys.executable, "-m", "harness.daemons.nsbridge",
+                               "--netns", f"/proc/{netns}/ns/net",
+                               "--forwards-file", str(forwards), "--ready-file", str(ready)])
+
+    def inside(data: bytes) -> subprocess.CompletedProcess[bytes]:
+        client = ("import socket, sys; s = socket.create_connection(('10.99.0.1', "
+                  f"{host_port}), timeout=5); s.sendall(sys.argv[1].encode()); "
+                  "print(s.recv(64).decode())")
+        return subprocess.run(["nsenter", f"--net=/proc/{netns}/ns/net", sys.executable,
+                               "-c", client, data.decode()], capture_output=True, timeout=20)
+
+    def sync(specs: list[str]) -> None:
+        forwards.write_text(json.dumps(specs))
+        applied.unlink(missing_ok=True)
+        bridge.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not (applied.exists() and json.loads(applied.read_text()) == specs):
+            assert time.monotonic() < deadline and bridge.poll() is None
+            time.sleep(0.05)
+
+    try:
+        deadline = time.monotonic() + 10
+        while not ready.exists():
+            assert time.monotonic() < deadline and bridge.poll() is None
+            time.sleep(0.05)
+        assert inside(b"x").returncode != 0  # nothing listens inside yet
+        sync([f"node:10.99.0.1:{host_port}=127.0.0.1:{host_port}"])
+        reached = inside(b"pod")
+        assert reached.stdout.strip() == b"inside:pod", reached.stderr
+        sync([])
+        assert inside(b"x").returncode != 0  # closed again
+    finally:
+        bridge.terminate()
+        server.kill()
+        bridge.wait(10)
+        server.wait(10)

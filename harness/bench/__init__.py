@@ -16,7 +16,9 @@ from harness.bench.figures import (
     AlertTimeline,
     BenchReport,
     Better,
+    Comparison,
     Figure,
+    PodsBench,
     Resilience,
     StackStart,
     percentile,
@@ -50,12 +52,14 @@ from harness.settings import Settings
 from harness.toolchain import Toolchain
 
 __all__ = [
-    "BENCH_TIME_SCALE", "AlertTimeline", "BenchReport", "Better", "ControlPlaneSample",
-    "Figure", "FloorSample", "Log", "MiB", "Resilience", "StackSample", "StackStart",
+    "BENCH_TIME_SCALE", "AlertTimeline", "BenchReport", "Better", "Comparison",
+    "ControlPlaneSample", "Figure", "FloorSample", "Log", "MiB", "PodsBench", "Resilience",
+    "StackSample", "StackStart",
     "alert_timeline", "build_times", "byo_repo_figures", "control_plane_run",
     "envtest_floor", "floor_run", "gitops_figure", "gitops_latency", "kind_render_figure",
     "kind_render_seconds", "percentile", "render", "resilience_figures", "rotation_figure",
-    "rotation_latency", "run_bench", "run_node_bench", "settled_rss_mib", "stack_sample",
+    "rotation_latency", "run_bench", "run_node_bench", "run_pods_bench",
+    "settled_rss_mib", "stack_sample",
     "temporary_environment",
 ]
 
@@ -71,6 +75,20 @@ def run_node_bench(settings: Settings, log: Log, repeat: int = 3) -> BenchReport
                        floor_start=Figure("envtest_floor_start", "s"),
                        floor_rss=Figure("envtest_floor_rss", "MiB"),
                        node=node_figures(settings, toolchain, repeat, log),
+                       toolchain_build_seconds=build_times(toolchain))
+
+
+def run_pods_bench(settings: Settings, log: Log, repeat: int = 5) -> BenchReport:
+    """Only the pods backend beside the local backend (`harness bench --only pods`), on
+    the settings' profile: start, RSS, write -> force-sync -> Secret (`repeat` samples,
+    at least 5) and, on staging/prod, the active Vault lost (`repeat`, at most 3)."""
+    from harness.bench.pods import pods_bench
+
+    toolchain = Toolchain(settings.cache_dir)
+    return BenchReport(profile=settings.profile, repeat=repeat, figures=(),
+                       floor_start=Figure("envtest_floor_start", "s"),
+                       floor_rss=Figure("envtest_floor_rss", "MiB"),
+                       pods=pods_bench(settings, toolchain, repeat, log),
                        toolchain_build_seconds=build_times(toolchain))
 
 

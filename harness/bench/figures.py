@@ -193,6 +193,51 @@ class AlertTimeline:
         return {**self.stages(), "goal_overhead": self.goal_overhead}
 
 
+def _side_json(fig: Figure) -> dict[str, Any]:
+    """One backend's side of a comparison: which figure, its statistics, its note."""
+    digits = 1 if fig.unit == "MiB" else 3
+    return {"figure": fig.name, "count": fig.count, "median": _round(fig.median, digits),
+            "p50": _round(fig.p50, digits), "p95": _round(fig.p95, digits),
+            "min": _round(fig.min, digits), "max": _round(fig.max, digits),
+            "note": fig.note}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One quantity measured on both backends: the pods backend's figure beside the
+    local backend's (each keeps its own name and note: a local figure that is not the
+    same measurement says how it differs)."""
+
+    name: str
+    unit: str
+    pods: Figure
+    local: Figure
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "pods": _side_json(self.pods),
+                "local": _side_json(self.local)}
+
+
+@dataclass(frozen=True)
+class PodsBench:
+    """`harness bench --only pods`: the pods backend beside the local backend, one
+    comparison per quantity, and the seconds of each step of the pods backend's `up`."""
+
+    comparisons: Sequence[Comparison]
+    up_steps: Mapping[str, float] = field(default_factory=dict)
+
+    def comparison(self, name: str) -> Comparison:
+        """A comparison by name (KeyError if there is none by that name)."""
+        for comp in self.comparisons:
+            if comp.name == name:
+                return comp
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"figures": {c.name: c.to_json() for c in self.comparisons},
+                "up_steps_s": {k: round(v, 3) for k, v in self.up_steps.items()}}
+
+
 @dataclass(frozen=True)
 class BenchReport:
     """Everything one `harness bench` measured. `figures` are the headline figures, each
@@ -218,6 +263,7 @@ class BenchReport:
     kind_render: Figure | None = None
     node: Sequence[Figure] = ()
     toolchain_build_seconds: Mapping[str, float | None] = field(default_factory=dict)
+    pods: PodsBench | None = None
 
     def figure(self, name: str) -> Figure:
         """A headline figure by name (KeyError if this report has none by that name)."""
@@ -230,7 +276,7 @@ class BenchReport:
         """The `harness bench --json` document (a dict ready for json.dumps), with the
         keys, nesting, rounding and order it has always had."""
         gitops, rot = self.gitops_commit_to_synced, self.rotation
-        return {
+        out: dict[str, Any] = {
             "profile": self.profile,
             "repeat": self.repeat,
             "figures": {f.name: f.to_json() for f in self.figures},
@@ -258,3 +304,6 @@ class BenchReport:
                               "min": _round(f.min, 3), "max": _round(f.max, 3),
                               "count": f.count} for f in self.node if f.values},
         }
+        if self.pods is not None:  # only `--only pods` measures it: the key comes last
+            out["pods"] = self.pods.to_json()
+        return out

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.bench.figures import BenchReport, Figure
+from harness.bench.figures import BenchReport, Figure, PodsBench
 
 if TYPE_CHECKING:
     from rich.console import Group
+    from rich.table import Table
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -96,4 +97,36 @@ def render(report: BenchReport) -> Group:
     builds.add_column("build")
     for comp, secs in report.toolchain_build_seconds.items():
         builds.add_row(comp, "-" if secs is None else f"{secs}s")
-    return Group(table, builds)
+    if report.pods is None:
+        return Group(table, builds)
+    pods = _pods_table(report.pods, report.profile)
+    # `--only pods` measures nothing of the main table: leave it out when it is empty
+    return Group(*([table] if table.row_count else []), pods, builds)
+
+
+def _pods_cell(f: Figure) -> str:
+    """One backend's side: its value (p50/p95 when sampled), then its note, dimmed."""
+    from rich.markup import escape
+
+    digits = 1 if f.unit == "MiB" else 3
+    if not f.values:
+        value = "not measured"
+    elif f.count == 1:
+        value = f"{_r(f.values[0], digits)}{f.unit}"
+    else:
+        value = (f"p50 {_r(f.p50, digits)}{f.unit}, p95 {_r(f.p95, digits)}{f.unit} "
+                 f"(n={f.count})")
+    return f"{value}\n[dim]{escape(f.note)}[/]" if f.note else value
+
+
+def _pods_table(pods: PodsBench, profile: str) -> Table:
+    """figure | pods | local: each quantity on the pods backend beside the local one."""
+    from rich.table import Table
+
+    table = Table(title=f"pods backend vs local backend (profile {profile})")
+    for col in ("figure", "pods", "local"):
+        table.add_column(col, overflow="fold")
+    for comp in pods.comparisons:
+        table.add_row(f"{comp.name} ({comp.unit})", _pods_cell(comp.pods),
+                      _pods_cell(comp.local))
+    return table

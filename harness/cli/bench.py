@@ -13,18 +13,23 @@ from harness.settings import PROFILES
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--profile", type=click.Choice(PROFILES), default="dev")
-@click.option("--only", type=click.Choice(["all", "node"]), default="all",
+@click.option("--only", type=click.Choice(["all", "node", "pods"]), default="all",
               help="node: only the real node's figures (images, node start, Pod to Ready, "
-                   "RSS).")
+                   "RSS). pods: the pods backend beside the local backend (start, RSS, "
+                   "write -> Secret, on staging/prod Vault Pod failover).")
 @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.pass_context
 def bench(ctx: click.Context, as_json: bool, profile: str, only: str, repeat: int) -> None:
     """Measure start, attach, memory, and the envtest floor (etcd + apiserver alone)."""
-    from harness.bench import render, run_bench, run_node_bench
+    from harness.bench import render, run_bench, run_node_bench, run_pods_bench
 
     settings = settings_from(ctx, profile=profile)
-    report = (run_node_bench(settings, show_event, repeat) if only == "node"
-              else run_bench(settings, log=show_event, repeat=repeat))
+    if only == "node":
+        report = run_node_bench(settings, show_event, repeat)
+    elif only == "pods":
+        report = run_pods_bench(settings, show_event, repeat)
+    else:
+        report = run_bench(settings, log=show_event, repeat=repeat)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

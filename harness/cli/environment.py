@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -90,6 +90,32 @@ def _pods_up(settings: Settings) -> None:
     click.echo(started.env.env_exports())
 
 
+def _pods_status(settings: Settings, as_json: bool) -> None:
+    """The platform's Pods, namespace by namespace: phase and readiness. Exit 1 when one
+    is not Running and Ready (a Job's Pod may be Succeeded)."""
+    from harness.backends.pods.environment import PodsEnvironment
+
+    env = PodsEnvironment.from_record(settings)
+    items: list[Any] = env.kube_client().core.list_pod_for_all_namespaces().items
+    pods = [{"namespace": p.metadata.namespace, "pod": p.metadata.name,
+             "phase": p.status.phase, "node": p.spec.node_name,
+             "ready": any(c.type == "Ready" and c.status == "True"
+                          for c in p.status.conditions or [])}
+            for p in items if not (p.spec.node_name or "").startswith("kwok")]
+    healthy = all(p["ready"] or p["phase"] == "Succeeded" for p in pods)
+    if as_json:
+        click.echo(json.dumps({"backend": "pods", "profile": env.profile,
+                               "running": env.running(), "pods": pods}, indent=2))
+    else:
+        table = Table("namespace", "pod", "phase", "ready")
+        for p in pods:
+            table.add_row(p["namespace"], p["pod"], p["phase"],
+                          "[green]yes[/]" if p["ready"] else "[red]no[/]")
+        out.print(table)
+    if not healthy:
+        sys.exit(1)
+
+
 def _print_values_report(platform: LocalEnvironment) -> None:
     """Say how the user's Vault values were used: ignored by the dev profile, or the
     mode/replicas/storage they produced and what had to be adapted."""
@@ -129,12 +155,17 @@ def down(ctx: click.Context, backend: str, purge: bool) -> None:
 
 
 @click.command()
+@BACKEND_OPTION
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, backend: str, as_json: bool) -> None:
     """Each component: pid, address, ready. Exit 2 when the state directory holds no
     environment (with --json, after printing its `"status": "absent"` document)."""
     from harness.backends.local.environment import LocalEnvironment
+
+    if backend == "pods":
+        _pods_status(settings_from(ctx), as_json)
+        return
 
     st = LocalEnvironment(settings_from(ctx)).status()
     if st["status"] == "absent":

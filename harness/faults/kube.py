@@ -75,14 +75,16 @@ class KubeFaults:
 
     def wait_vault_active(self, timeout: float = 120) -> str:
         """The name of the Vault Pod the cluster elected active (service registration's
-        `vault-active=true` label on a Ready Pod), once there is one. A single dev-mode
+        label on a Ready Pod: `vault-active=true`, `openbao-active=true` for OpenBao),
+        once there is one. A single dev-mode
         Pod carries no such label: then it is the one, once Ready."""
         def active() -> str | None:
             pods = self.vault_pods()
             if len(pods) == 1 and self._ready(pods[0].metadata.name):
                 return str(pods[0].metadata.name)
             return next((str(p.metadata.name) for p in pods
-                         if (p.metadata.labels or {}).get("vault-active") == "true"
+                         if "true" in ((p.metadata.labels or {}).get("vault-active"),
+                                       (p.metadata.labels or {}).get("openbao-active"))
                          and self._ready(p.metadata.name)), None)
 
         found: str = eventually(active, timeout=timeout,

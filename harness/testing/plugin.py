@@ -232,6 +232,7 @@ def _remote_platform(config: pytest.Config, backend: str,
     from harness.backends.install.environment import KindUnavailable
     from harness.backends.kind.environment import KindEnvironment
     from harness.backends.pods.environment import PodsEnvironment
+    from harness.runtime.signals import interrupts_deferred
 
     kind = PodsEnvironment(settings) if backend == "pods" else KindEnvironment(settings)
     try:
@@ -243,7 +244,8 @@ def _remote_platform(config: pytest.Config, backend: str,
         kind.down()  # what was created so far goes again
         pytest.fail(redact(f"{backend} backend: {exc}"), pytrace=False)
     except BaseException:
-        kind.down()  # Ctrl-C while it starts: nothing left running
+        with interrupts_deferred():  # Ctrl-C while it starts: nothing left running
+            kind.down()
         raise
     yield kind
     if not config.getoption("--harness-keep"):

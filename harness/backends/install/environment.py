@@ -482,7 +482,13 @@ class ChartsEnvironment(ExistingEnvironment):
     def from_record(cls, settings: Settings) -> ChartsEnvironment:
         """The environment an earlier `up` recorded in this state dir (its run, its
         endpoints): what `down`, `status` and `env` act on."""
-        env = cls(settings)
+        recorded = settings.state_dir / cls.backend / f"{cls.backend}.json"
+        try:
+            profile = json.loads(recorded.read_text()).get("profile", settings.profile)
+        except (OSError, ValueError):
+            raise BackendError(f"no {cls.backend} environment recorded in "
+                               f"{recorded.parent}") from None
+        env = cls(settings.with_(profile=profile))  # the profile it runs, not the default
         env.load_record()
         existing = env.dir / "existing.yaml"
         if existing.is_file():
@@ -493,6 +499,10 @@ class ChartsEnvironment(ExistingEnvironment):
         """Connect to what an earlier `up` installed (checks, starts nothing)."""
         ExistingEnvironment.up(self)
         return self
+
+    def detach(self) -> None:
+        """Leave the environment running after this process (`harness up`)."""
+        self.registry.set_mode(self.run_id, "detached")
 
     def running(self) -> bool:
         """Whether the recorded run is still alive (its owner or detached)."""

@@ -6,6 +6,10 @@ stdin, writes them to stdout.
   any source reachable here) starts `vault server` and probes with `vault status`. The
   OpenBao image ships `bao` (and `vault` as a link): the server commands are renamed,
   and every VAULT_* variable the chart sets is mirrored as BAO_* (OpenBao reads those).
+  OpenBao's Kubernetes service registration labels its Pods `openbao-active`,
+  `openbao-sealed`, ... where Vault writes `vault-active`: the chart's `vault-active` and
+  `vault-standby` Services select by the new names (with the old ones they never had an
+  endpoint: found when the host reached Vault through `vault-active`).
 - `pin`: every Pod template on the pods backend's real node (its label and the toleration
   of its taint) — the Vault chart ignores nodeSelector/tolerations in dev mode.
 """
@@ -34,7 +38,17 @@ def _rename(value: Any) -> Any:
     return value
 
 
+REGISTRATION_LABELS = ("vault-active", "vault-sealed", "vault-initialized",
+                       "vault-perf-standby", "vault-version")
+
+
 def openbao(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc.get("kind") == "Service":
+        selector = (doc.get("spec") or {}).get("selector") or {}
+        for old in REGISTRATION_LABELS:
+            if old in selector:
+                selector["openbao-" + old.removeprefix("vault-")] = selector.pop(old)
+        return doc
     if doc.get("kind") != "StatefulSet":
         return doc
     doc = _rename(doc)

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.backends.existing import write_config
 from harness.backends.install.environment import ChartsEnvironment, KindUnavailable
 from harness.errors import HarnessError
+from harness.runtime.signals import interrupts_deferred
 
 
 def _quiet(_message: str) -> None:
@@ -41,8 +42,9 @@ def start_detached(env: ChartsEnvironment,
         raise HarnessError(f"the {env.backend} backend cannot run on this machine: "
                            f"{exc}") from None
     except BaseException:
-        env.down()
+        with interrupts_deferred():  # a second Ctrl-C must not cut the teardown short
+            env.down()
         raise
-    env.registry.set_mode(env.run_id, "detached")
+    env.detach()
     path = write_config(env.config, env.dir / "existing.yaml")
     return Started(env=env, config=path)

@@ -23,28 +23,10 @@ from typing import Any
 import yaml
 
 from harness.backends.existing import BackendError
-from harness.backends.install.charts import (  # noqa: F401  (the kind backend's surface)
-    ALERTMANAGER_VERSION,
-    ARGOCD_VERSION,
-    ESO_VERSION,
-    OPENBAO_IMAGE,
-    POD_FAULTS,
-    PROMETHEUS_VERSION,
-    RAFT_CONFIG,
-    Chart,
-    charts,
-    deep_merge,
-    lookup,
-    vault_values,
-)
 from harness.backends.install.environment import ChartsEnvironment, KindUnavailable, Step
 from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
 from harness.settings import Settings
 from harness.toolchain import Toolchain
-
-__all__ = ["KIND_CAPABILITIES", "NODE_IMAGE", "Chart", "KindEnvironment", "KindUnavailable",
-           "Step", "charts", "cluster_config", "deep_merge", "validate_cluster_config",
-           "vault_values"]
 
 KIND_CAPABILITIES = frozenset({"prometheus", "eso-metrics", "pod-faults", "in-cluster"})
 
@@ -165,7 +147,8 @@ class KindEnvironment(ChartsEnvironment):
 
     @classmethod
     def from_record(cls, settings: Settings) -> KindEnvironment:
-        kind = cls(settings)
+        kind = super().from_record(settings)
+        assert isinstance(kind, KindEnvironment)
         kind.name = kind.load_record()["name"]
         return kind
 

@@ -113,7 +113,13 @@ class PodsEnvironment(ChartsEnvironment):
                 raise BackendError(f"{problem}; run: ./deploy-local.sh --setup-only")
 
     def start_cluster(self) -> None:
-        self.local().up(list(LOCAL_COMPONENTS), mode="detached")
+        """Owned by this process until `detach`: if it dies half-way, the next run's
+        reaper stops the cluster too."""
+        self.local().up(list(LOCAL_COMPONENTS), mode="session")
+
+    def detach(self) -> None:
+        super().detach()
+        self.local().attach().keep_running()
 
     @property
     def received_file(self) -> Path:
