@@ -4,7 +4,9 @@ inside the Vault Pod — and each result is checked, not just its exit code.
 
 Covered: `kubectl get nodes,pods --all-namespaces`, `kubectl get externalsecrets
 --all-namespaces`, `kubectl exec -n vault vault-0 -- vault status`, `vault operator raft
-snapshot save` / `restore` (staging/prod: the dev profile's Vault has no raft),
+snapshot save` / `restore` (staging/prod: the dev profile's Vault has no raft; restore
+is right on the leader only — through a standby it exits 0, restores nothing and seals
+that Pod: a finding),
 `kubectl annotate externalsecret ... force-sync=$(date +%s) --overwrite`, `kubectl logs
 ... deployment/external-secrets`, `kubectl rollout restart deployment`. `kubectl top
 nodes` needs metrics-server, which the platform does not install: not covered. Argo
@@ -50,33 +52,59 @@ def test_get_nodes_and_pods_shows_the_real_node_and_the_platform(kube):
 
 
 def test_vault_status_inside_vault_0_is_unsealed(kube, platform):
-    run = kube.kubectl("exec", "-n", "vault", "vault-0", "--", "vault", "status",
-                       "-format=json")
-    status = json.loads(run.stdout)
+    status = json.loads(kube.kubectl("exec", "-n", "vault", "vault-0", "--", "vault",
+                                     "status", "-format=json").stdout)
     assert status["sealed"] is False and status["initialized"] is True
     assert status["storage_type"] in ("raft", "inmem")
     if status["storage_type"] == "raft":  # staging/prod: 3 Pods, 5 shares, threshold 3
         assert (status["n"], status["t"]) == (5, 3) and status["ha_enabled"] is True
 
 
-def test_raft_snapshot_save_and_restore_bring_back_what_was_saved(kube, platform, vault,
-                                                                 namespace):
-    storage = json.loads(kube.kubectl("exec", "-n", "vault", "vault-0", "--", "vault",
-                                      "status", "-format=json").stdout)["storage_type"]
-    if storage != "raft":
+def vault_status(kube, pod: str) -> dict:
+    """`kubectl exec -n vault <pod> -- vault status -format=json` (exit 2 when sealed)."""
+    run = kube.kubectl("exec", "-n", "vault", pod, "--", "vault", "status", "-format=json",
+                       check=False)
+    return json.loads(run.stdout)
+
+
+def test_raft_snapshot_restore_works_on_the_leader_and_silently_not_on_a_standby(
+        kube, platform, vault, faults, namespace):
+    """The runbook's `kubectl exec -n vault vault-0 -- vault operator raft snapshot
+    restore` is right only while vault-0 leads. Through a standby the command exits 0,
+    restores nothing, and seals that standby ("shutting down prior to restoring
+    snapshot", then "node is not the leader" in its log only)."""
+    if vault_status(kube, "vault-0")["storage_type"] != "raft":
         pytest.skip("the dev profile's Vault is one dev-mode Pod without raft storage")
+    active = faults.wait_vault_active()
+    standby = next(p.metadata.name for p in faults.vault_pods() if p.metadata.name != active)
     key = f"{namespace}/dr-marker"
     vault.kv_put(key, value="saved")
     vault_in_pod(kube, platform, "operator", "raft", "snapshot", "save",
-                 "/vault/data/backup.snap")
-    size = kube.kubectl("exec", "-n", "vault", "vault-0", "--", "sh", "-c",
-                        "wc -c < /vault/data/backup.snap").stdout.strip()
-    assert int(size) > 1000
+                 "/vault/data/backup.snap", pod=active)
+    snap = kube.kubectl("exec", "-n", "vault", active, "--", "base64",
+                        "/vault/data/backup.snap").stdout
+    assert len(snap) > 1000
+    kube.kubectl("exec", "-i", "-n", "vault", standby, "--", "sh", "-c",
+                 "base64 -d > /vault/data/backup.snap", input=snap)
     vault.kv_put(key, value="written-after-the-snapshot")
+
+    # the finding: through a standby, success and nothing restored
+    done = vault_in_pod(kube, platform, "operator", "raft", "snapshot", "restore",
+                        "/vault/data/backup.snap", pod=standby, check=False)
+    assert done.returncode == 0
+    eventually(lambda: vault_status(kube, standby)["sealed"] is True, timeout=60,
+               description=f"the standby {standby} sealed itself")
+    assert (vault.kv_get(key) or {}).get("value") == "written-after-the-snapshot"
+    faults.unseal(standby)  # the runbook's unseal, original keys
+    eventually(lambda: vault_status(kube, standby)["sealed"] is False, timeout=60,
+               description=f"{standby} unsealed again")
+
+    # the runbook's command on the leader restores
     vault_in_pod(kube, platform, "operator", "raft", "snapshot", "restore",
-                 "/vault/data/backup.snap")
+                 "/vault/data/backup.snap", pod=active)
     eventually(lambda: (vault.kv_get(key) or {}).get("value") == "saved", timeout=120,
                retry_on=(Exception,), description="the restored value read back")
+    assert not any(vault_status(kube, p.metadata.name)["sealed"] for p in faults.vault_pods())
     vault.kv_delete_tree(namespace)
 
 
@@ -110,9 +138,15 @@ def test_rollout_restart_replaces_eso_and_delivery_goes_on(kube, eso, vault, vau
     kube.kubectl("rollout", "restart", "deployment", "external-secrets", "-n", ESO_NS)
     kube.kubectl("rollout", "status", "deployment", "external-secrets", "-n", ESO_NS,
                  "--timeout=180s", timeout=200)
-    after = {p.metadata.name for p in kube.core.list_namespaced_pod(
-        ESO_NS, label_selector=selector).items if p.status.phase == "Running"}
-    assert after and not after & before, (before, after)
+
+    def replaced() -> set[str] | None:
+        # the old Pod may still be Terminating (phase Running, deletion set) a moment
+        pods = {p.metadata.name for p in kube.core.list_namespaced_pod(
+            ESO_NS, label_selector=selector).items
+            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None}
+        return pods if pods and not pods & before else None
+
+    eventually(replaced, timeout=120, description="ESO's Pods all new after the restart")
     vault.kv_put(key, password="after")
     eso.force_sync(namespace, "app")
     eso.wait_value(namespace, "app", "password", "after", timeout=120)

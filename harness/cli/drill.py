@@ -34,9 +34,12 @@ def drill_list() -> None:
     table = Table("what happens", title="harness drills")
     table.columns.insert(0, Column("drill", no_wrap=True))
     table.columns.insert(1, Column("profiles", no_wrap=True))
-    table.columns.insert(2, Column("RTO objective", no_wrap=True))
+    table.columns.insert(2, Column("backends", no_wrap=True))
+    table.columns.insert(3, Column("RTO objective", no_wrap=True))
     for d in DRILLS.values():
-        table.add_row(d.name, ", ".join(d.profiles), f"{d.objectives.rto_seconds:.0f} s",
+        rto = " / ".join(f"{d.on(b).objectives.rto_seconds:.0f} s" for b in d.backends
+                         if b == "local" or d.on(b).objectives != d.objectives)
+        table.add_row(d.name, ", ".join(d.profiles), ", ".join(d.backends), rto,
                       d.description)
     out.print(table)
 
@@ -56,6 +59,12 @@ def _announce(message: str) -> None:
 
 @drill.command("run")
 @click.argument("name")
+@click.option("--backend", type=click.Choice(["local", "pods"]), default="local",
+              show_default=True,
+              help="local: the platform as processes; pods: its Helm charts as real Pods "
+                   "(needs root). On pods the drill uses the pods environment recorded "
+                   "running in --state-dir (`harness up --backend pods`) or starts its own "
+                   "(staging).")
 @click.option("--profile", type=click.Choice(PROFILES), default=None,
               help="Profile of the environment the drill starts when none is running "
                    "(default: the drill's first).")
@@ -65,15 +74,16 @@ def _announce(message: str) -> None:
 @click.option("--keep", is_flag=True,
               help="Keep the environment the drill started (default: torn down).")
 @click.pass_context
-def drill_run(ctx: click.Context, name: str, profile: str | None, report_dir: Path | None,
-              keep: bool) -> None:
+def drill_run(ctx: click.Context, name: str, backend: str, profile: str | None,
+              report_dir: Path | None, keep: bool) -> None:
     """Run a drill against the running environment of --state-dir when its profile
     suits the drill; otherwise in a fresh environment of its own. Exit 1 on FAIL."""
     from harness.drills.report import rpo_text
     from harness.drills.runner import run_drill_session
 
     outcome = run_drill_session(name, settings_from(ctx), profile=profile,
-                                report_dir=report_dir, keep=keep, announce=_announce,
+                                report_dir=report_dir, keep=keep, backend=backend,
+                                announce=_announce,
                                 events=show_event, progress=_show)
     result = outcome.result
     rto = f"{result.rto_seconds:.2f}s" if result.rto_seconds is not None else "n/a"

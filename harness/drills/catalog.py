@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from harness.drills import pods
 from harness.drills.model import DrillRun, Objectives
-from harness.drills.probe import NAMESPACE, Probe
+from harness.drills.probe import NAMESPACE, Probe, probe_with_keys
 from harness.errors import HarnessError
 from harness.wait import WaitTimeout, consistently, eventually
 
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
 
 HA = ("staging", "prod")
+BACKENDS = ("local", "pods")
+
+
+@dataclass(frozen=True)
+class OnPods:
+    """A drill's version for the pods backend: the same checks and figures, the fault
+    and the recovery as Kubernetes operations (harness/drills/pods.py)."""
+
+    description: str
+    run: Callable[[Any, DrillRun], None]
+    objectives: Objectives | None = None  # None: the drill's own
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,26 @@ class Drill:
     profiles: tuple[str, ...]
     objectives: Objectives
     run: Callable[[Any, DrillRun], None]
+    pods: OnPods | None = None
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return ("local", "pods") if self.pods is not None else ("local",)
+
+    def on(self, backend: str) -> Drill:
+        """The drill as it runs on `backend` (its description, objectives, steps)."""
+        if backend == "local":
+            return self
+        if backend == "pods" and self.pods is not None:
+            return replace(self, description=self.pods.description, run=self.pods.run,
+                           objectives=self.pods.objectives or self.objectives, pods=None)
+        raise HarnessError(f"drill {self.name!r} has no version for the {backend} backend; "
+                           f"on {backend}: {', '.join(on_backend(backend))}")
+
+
+def on_backend(backend: str) -> list[str]:
+    """The drills that run on `backend`."""
+    return [d.name for d in DRILLS.values() if backend in d.backends]
 
 
 def _backup_dir(platform: LocalEnvironment) -> Any:
@@ -36,21 +68,9 @@ def _backup_dir(platform: LocalEnvironment) -> Any:
     return path
 
 
-def _probe_with_keys(platform: LocalEnvironment, run: DrillRun,
-                     count: int = 10) -> tuple[Probe, list[str]]:
-    """The client's view, synced, plus `count` Vault keys whose digests are known."""
-    probe = Probe(platform)
-    probe.setup()
-    keys = [f"k{i:02d}" for i in range(count)]
-    for k in keys:
-        probe.write(k)
-    run.setup(f"probe ExternalSecret synced; {len(keys)} keys written")
-    return probe, keys
-
-
 def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
-    probe, keys = _probe_with_keys(platform, run)
-    vault = probe.vault
+    probe, keys = probe_with_keys(platform, run)
+    vault = platform.vault
     old = vault.active_node()
     if old is None:
         raise HarnessError("no active Vault node before the fault")
@@ -76,8 +96,8 @@ def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
 
 
 def vault_restore(platform: LocalEnvironment, run: DrillRun) -> None:
-    probe, before = _probe_with_keys(platform, run)
-    vault = probe.vault
+    probe, before = probe_with_keys(platform, run)
+    vault = platform.vault
     snap = vault.snapshot_save(_backup_dir(platform) / f"vault-{int(time.time())}.snap")
     snapshot_at = time.monotonic()
     snapshot_digests = {k: probe.written[k] for k in [*before, "probe"]}
@@ -141,7 +161,7 @@ def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> 
     for proc in eso.processes():
         platform.start_process(proc.name)  # returns once its /metrics answers (ready)
     run.recovery("ESO replicas started again")
-    _eso_back(probe, run)
+    _eso_back(platform, probe, run)
     # Found here: a restarted ESO does not re-read Vault for an ExternalSecret whose
     # Secret is fresh (refreshInterval 1h): changes made during the outage wait for the
     # next refresh. The runbook's force-sync brings them at once.
@@ -164,13 +184,12 @@ def _eso_elects(platform: LocalEnvironment) -> bool:
                for proc in platform.eso_operator.processes())
 
 
-def _eso_back(probe: Probe, run: DrillRun) -> None:
+def _eso_back(platform: LocalEnvironment, probe: Probe, run: DrillRun) -> None:
     """After every replica was restarted: wait until ESO works again. With leader
     election one replica must take the Lease first (a killed leader's Lease has to
     expire); without it the restarted replica works at once. Either way ESO is back
     when its ExternalSecret controller reconciles again (counted on the restarted
     processes' fresh /metrics), so the check that follows judges a working ESO."""
-    platform = probe.platform
     t0 = time.monotonic()
     if _eso_elects(platform):
         leader = eventually(platform.eso_operator.leader, timeout=60, error=HarnessError,
@@ -259,15 +278,26 @@ def _inventory(probe: Probe) -> dict[str, str]:
 DRILLS: dict[str, Drill] = {d.name: d for d in (
     Drill("vault-leader-loss",
           "kill -9 the active Vault node: a standby takes over, clients and ESO carry on.",
-          HA, Objectives(rto_seconds=10), vault_leader_loss),
+          HA, Objectives(rto_seconds=10), vault_leader_loss, OnPods(
+              "kubectl delete pod (grace 0) of the active Vault Pod: a standby takes over, "
+              "clients and ESO carry on; the StatefulSet's replacement is unsealed with the "
+              "original keys and rejoins as a raft voter.", pods.vault_leader_loss)),
     Drill("vault-restore",
           "Full loss of the Vault cluster (all nodes, all data): a fresh cluster restored "
           "from a raft snapshot, unsealed with the original keys.",
-          HA, Objectives(rto_seconds=30), vault_restore),
+          HA, Objectives(rto_seconds=30), vault_restore, OnPods(
+              "Full loss of the Vault cluster: the StatefulSet scaled to 0 and every PVC "
+              "(raft data) deleted. Restored the runbook's way: a snapshot saved in the "
+              "active Pod (kubectl exec), one new empty Pod initialised with throw-away "
+              "keys, `raft snapshot restore -force`, its server restarted and unsealed with "
+              "the ORIGINAL keys; the other Pods rejoin as voters.",
+              pods.vault_restore)),
     Drill("eso-outage",
           "Every ESO controller killed for a while: Secrets keep their values, and changes "
           "made meanwhile arrive once ESO is back.",
-          ("dev", *HA), Objectives(rto_seconds=60), eso_outage),
+          ("dev", *HA), Objectives(rto_seconds=60), eso_outage, OnPods(
+              "ESO's Deployment scaled to 0 for a while: Secrets keep their values, and "
+              "changes made meanwhile arrive once it is scaled back.", pods.eso_outage)),
     Drill("cluster-state-restore",
           "etcd lost (data deleted): the cluster state restored from an etcd snapshot; "
           "ExternalSecrets and Secrets are back and ESO syncs again.",

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes import client
 
@@ -18,7 +18,8 @@ from harness.errors import HarnessError
 from harness.wait import eventually
 
 if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
+    from harness.clients.kube import KubeClient
+    from harness.drills.model import DrillRun
 
 NAMESPACE = "heracles-drill"
 STORE = "heracles-drill"
@@ -34,8 +35,47 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
+class ProbeVault(Protocol):
+    """What the probe needs of Vault on any backend: the local component (the Service in
+    front of its nodes) or the pods backend's RemoteVault (the `vault-active` Service)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def tls(self) -> bool: ...
+
+    def ca_bundle(self) -> bytes | None: ...
+
+    def client(self, token: str | None = None, url: str | None = None) -> Any: ...
+
+    def write_policy(self, name: str, hcl: str) -> None: ...
+
+    def write_kubernetes_role(self, role: str, service_account: str, namespace: str,
+                              policies: list[str], ttl: str = "1h",
+                              mount: str = "kubernetes") -> None: ...
+
+    def kv_put(self, path: str, /, mount_point: str = "secret", **values: str) -> None: ...
+
+    def kv_get(self, path: str, mount_point: str = "secret") -> dict[str, str] | None: ...
+
+
+class ProbePlatform(Protocol):
+    """What the probe needs of an environment (LocalEnvironment, PodsEnvironment)."""
+
+    @property
+    def vault(self) -> ProbeVault: ...
+
+    def kube_client(self) -> KubeClient: ...
+
+    def service_map(self) -> dict[str, str]: ...
+
+    @property
+    def eso_metrics_addresses(self) -> list[str]: ...
+
+
 class Probe:
-    def __init__(self, platform: LocalEnvironment) -> None:
+    def __init__(self, platform: ProbePlatform) -> None:
         self.platform = platform
         self.vault = platform.vault
         self.kube = platform.kube_client()
@@ -63,9 +103,8 @@ class Probe:
             "auth": {"kubernetes": {"mountPath": "kubernetes", "role": STORE,
                                     "serviceAccountRef": {"name": "external-secrets",
                                                           "namespace": "external-secrets"}}}}
-        if self.vault.tls:
-            provider["caBundle"] = base64.b64encode(
-                self.vault.ctx.pki.ca_cert.read_bytes()).decode()
+        if self.vault.tls and (ca := self.vault.ca_bundle()) is not None:
+            provider["caBundle"] = base64.b64encode(ca).decode()
         self.eso.apply_object({"apiVersion": "external-secrets.io/v1beta1",
                                "kind": "ClusterSecretStore", "metadata": {"name": STORE},
                                "spec": {"provider": {"vault": provider}}}, None)
@@ -154,3 +193,15 @@ class Probe:
             assert meta is not None
             out[f"{meta.namespace}/{meta.name}"] = digest(blob)
         return out
+
+
+def probe_with_keys(platform: ProbePlatform, run: DrillRun,
+                    count: int = 10) -> tuple[Probe, list[str]]:
+    """The client's view, synced, plus `count` Vault keys whose digests are known."""
+    probe = Probe(platform)
+    probe.setup()
+    keys = [f"k{i:02d}" for i in range(count)]
+    for k in keys:
+        probe.write(k)
+    run.setup(f"probe ExternalSecret synced; {len(keys)} keys written")
+    return probe, keys

@@ -37,9 +37,6 @@ listener "tcp" {{
   address         = "[::]:8200"
   cluster_address = "[::]:8201"
 {listener_tls}
-  telemetry {{
-    unauthenticated_metrics_access = true
-  }}
 }}
 storage "raft" {{
   path                   = "/vault/data"

@@ -29,8 +29,12 @@ def _keep(label: str, regex: str) -> dict[str, Any]:
 
 def scrape_configs(tls: bool) -> list[dict[str, Any]]:
     """job="vault" (every server Pod through the headless vault-internal Service, sealed
-    ones included: a sealed or dead Vault is `up == 0`, what VaultDown watches) and
-    job="external-secrets" (the controller's metrics Service)."""
+    ones included) and job="external-secrets" (the controller's metrics Service).
+
+    Vault's metrics need the token (no `unauthenticated_metrics_access`): a sealed Pod
+    answers 503, so it is `up == 0` and VaultDown fires — with unauthenticated access a
+    sealed Vault still serves its metrics and the spec's alert never would. A deleted
+    Pod is no target at all (Kubernetes SD follows it away): `up == 0` cannot see it."""
     pod_instance = {"source_labels": ["__meta_kubernetes_pod_name"],
                     "target_label": "instance"}
     vault: dict[str, Any] = {
@@ -40,11 +44,15 @@ def scrape_configs(tls: bool) -> list[dict[str, Any]]:
         "kubernetes_sd_configs": [{"role": "endpoints",
                                    "namespaces": {"names": ["vault"]}}],
         "relabel_configs": [_keep("__meta_kubernetes_service_name", "vault-internal"),
-                            _keep("__meta_kubernetes_endpoint_port_name", "http"),
+                            # the API port: "http", or "https" once TLS is on
+                            _keep("__meta_kubernetes_endpoint_port_name", "https?"),
                             pod_instance]}
     if tls:
         vault["scheme"] = "https"
-        vault["tls_config"] = {"ca_file": f"/etc/{VAULT_TLS_SECRET}/ca.crt"}
+        # targets are Pod IPs, which the certificate does not name: check it against a
+        # name it does (every Pod serves the same certificate)
+        vault["tls_config"] = {"ca_file": f"/etc/{VAULT_TLS_SECRET}/ca.crt",
+                               "server_name": "vault.vault.svc"}
     eso = {"job_name": "external-secrets",
            "kubernetes_sd_configs": [{"role": "endpoints",
                                       "namespaces": {"names": ["external-secrets"]}}],

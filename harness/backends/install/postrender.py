@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 RENAMES = (("docker-entrypoint.sh vault server", "docker-entrypoint.sh bao server"),
-           ("vault status", "bao status"))
+           ("vault status", "bao status"),
+           ("pidof vault", "pidof bao"))  # the chart's preStop: else every stop waits out
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 
 
