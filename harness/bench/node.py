@@ -43,13 +43,18 @@ def node_rss_mib(env: LocalEnvironment) -> float:
     containers), counted once each."""
     node: Node = env.component("node")  # type: ignore[assignment]
     pids = set(node_host.cgroup_pids(env.record.run_id))
-    for proc in node.processes():
-        if proc.pid is not None:
-            pids.add(proc.pid)
-            try:
-                pids.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
-            except psutil.Error:
-                pass
+    return rss_mib(pids, [p.pid for p in node.processes() if p.pid is not None])
+
+
+def rss_mib(pids: set[int], parents: list[int]) -> float:
+    """RSS of `pids` and of `parents` with all their descendants, each counted once."""
+    pids = set(pids)
+    for pid in parents:
+        pids.add(pid)
+        try:
+            pids.update(c.pid for c in psutil.Process(pid).children(recursive=True))
+        except psutil.Error:
+            pass
     total = 0
     for pid in pids:
         try:

@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psutil
-
 from harness.bench.figures import Comparison, Figure, PodsBench
+from harness.bench.node import rss_mib
 from harness.bench.runners import (
     SETTLE_SECONDS,
     Log,
-    MiB,
     resilience_figures,
     rotation_latency,
     settled_rss_mib,
@@ -90,22 +88,8 @@ def pods_rss_mib(env: PodsEnvironment) -> float:
     pids = set(node_host.cgroup_pids(run_id))
     pids.update(p.pid for p in processes_of_run(run_id, env.registry.root))
     pids.update(p.pid for p in processes_of_run(env.run_id, env.registry.root))
-    for comp in local.components.values():
-        for proc in comp.processes():
-            if proc.pid is None:
-                continue
-            pids.add(proc.pid)
-            try:
-                pids.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
-            except psutil.Error:
-                pass
-    total = 0
-    for pid in pids:
-        try:
-            total += psutil.Process(pid).memory_info().rss
-        except psutil.Error:
-            continue
-    return total / MiB
+    return rss_mib(pids, [p.pid for comp in local.components.values()
+                          for p in comp.processes() if p.pid is not None])
 
 
 def write_to_secret(env: PodsEnvironment, samples: int, log: Log) -> Figure:

@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from harness.drills import pods
 from harness.drills.model import DrillRun, Objectives
-from harness.drills.probe import NAMESPACE, Probe, probe_with_keys
+from harness.drills.probe import (
+    NAMESPACE,
+    Probe,
+    caught_up_after_outage,
+    probe_with_keys,
+    wait_eso_reconciling,
+    write_during_outage,
+)
 from harness.errors import HarnessError
-from harness.wait import WaitTimeout, consistently, eventually
+from harness.wait import eventually
 
 if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
@@ -143,15 +150,7 @@ def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> 
     for proc in eso.processes():
         proc.kill()
     run.fault(f"kill -9 every ESO controller replica ({len(eso.processes())})")
-    probe.write("probe")
-    run.info("a new value written to Vault during the outage")
-    try:
-        consistently(lambda: probe.managed_secrets() == before, duration=hold, interval=0.5,
-                     description="every managed Secret keeps its last value")
-        stale = True
-    except WaitTimeout:
-        stale = False
-    run.check(f"for {hold:.0f}s every managed Secret keeps its last value", stale)
+    write_during_outage(probe, run, before, hold)
     if "prometheus" in platform.components:
         prom = platform.prometheus()
         seen = eventually(lambda: prom.query('up{job="external-secrets"} == 0') or None,
@@ -162,19 +161,7 @@ def eso_outage(platform: LocalEnvironment, run: DrillRun, hold: float = 5.0) -> 
         platform.start_process(proc.name)  # returns once its /metrics answers (ready)
     run.recovery("ESO replicas started again")
     _eso_back(platform, probe, run)
-    # Found here: a restarted ESO does not re-read Vault for an ExternalSecret whose
-    # Secret is fresh (refreshInterval 1h): changes made during the outage wait for the
-    # next refresh. The runbook's force-sync brings them at once.
-    unchanged = probe.secret_digest() != probe.written["probe"]
-    run.check("without force-sync the change waits for refreshInterval (ESO keeps "
-              "the fresh Secret)", unchanged)
-    took = probe.wait_secret(timeout=90, force=True)
-    run.restored("after force-sync the new value reached the Kubernetes Secret")
-    run.measure("sync_after_force_sync", took)
-    after = probe.managed_secrets()
-    lost = [k for k in before if k not in after]
-    run.result.rpo = {"lost": len(lost), "unit": "Secret(s)", "unexpected_loss": len(lost)}
-    run.check("every managed Secret is still there", not lost)
+    caught_up_after_outage(probe, run, before)
 
 
 def _eso_elects(platform: LocalEnvironment) -> bool:
@@ -199,14 +186,7 @@ def _eso_back(platform: LocalEnvironment, probe: Probe, run: DrillRun) -> None:
     else:
         run.info("ESO runs without leader election: no Lease to wait for")
 
-    def reconciled() -> float | None:
-        done = sum(probe.eso.metric("controller_runtime_reconcile_total",
-                                    controller="externalsecret", result=result)
-                   for result in ("success", "requeue", "requeue_after"))
-        return done or None
-
-    count = eventually(reconciled, timeout=60, error=HarnessError,
-                       description="the restarted ESO reconciles ExternalSecrets")
+    count = wait_eso_reconciling(probe, 60, "the restarted ESO reconciles ExternalSecrets")
     run.measure("syncing_after_restart", time.monotonic() - t0)
     run.check(f"the restarted ESO is ready and syncing ({count:.0f} ExternalSecret "
               "reconcile(s) since its restart)", True)

@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.drills.model import DrillRun
-from harness.drills.probe import PREFIX, Probe, probe_with_keys
+from harness.drills.probe import (
+    PREFIX,
+    Probe,
+    caught_up_after_outage,
+    probe_with_keys,
+    wait_eso_reconciling,
+    write_during_outage,
+)
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.runtime.redact import REDACTOR
-from harness.wait import WaitTimeout, consistently, eventually
+from harness.wait import eventually
 
 if TYPE_CHECKING:
     from harness.backends.pods.environment import PodsEnvironment
@@ -450,15 +457,7 @@ def eso_outage(platform: PodsEnvironment, run: DrillRun, hold: float = 5.0) -> N
         eventually(lambda: not eso_pods(), timeout=120, interval=0.3, error=HarnessError,
                    description="every ESO controller Pod gone")
         run.info(f"every ESO controller Pod gone after {time.monotonic() - t0:.1f}s")
-        probe.write("probe")
-        run.info("a new value written to Vault during the outage")
-        try:
-            consistently(lambda: probe.managed_secrets() == before, duration=hold,
-                         interval=0.5, description="every managed Secret keeps its last value")
-            stale = True
-        except WaitTimeout:
-            stale = False
-        run.check(f"for {hold:.0f}s every managed Secret keeps its last value", stale)
+        write_during_outage(probe, run, before, hold)
         if "prometheus" in platform.components:
             prom = platform.prometheus()
             eventually(lambda: not prom.query('up{job="external-secrets"} == 1'),
@@ -470,16 +469,7 @@ def eso_outage(platform: PodsEnvironment, run: DrillRun, hold: float = 5.0) -> N
         faults.undo_all()
     run.recovery(f"kubectl scale deployment/{name} --replicas={replicas}")
     _eso_back(platform, probe, run, eso_pods, replicas)
-    unchanged = probe.secret_digest() != probe.written["probe"]
-    run.check("without force-sync the change waits for refreshInterval (ESO keeps "
-              "the fresh Secret)", unchanged)
-    took = probe.wait_secret(timeout=90, force=True)
-    run.restored("after force-sync the new value reached the Kubernetes Secret")
-    run.measure("sync_after_force_sync", took)
-    after = probe.managed_secrets()
-    lost = [k for k in before if k not in after]
-    run.result.rpo = {"lost": len(lost), "unit": "Secret(s)", "unexpected_loss": len(lost)}
-    run.check("every managed Secret is still there", not lost)
+    caught_up_after_outage(probe, run, before)
 
 
 def _eso_back(platform: PodsEnvironment, probe: Probe, run: DrillRun,
@@ -513,14 +503,7 @@ def _eso_back(platform: PodsEnvironment, probe: Probe, run: DrillRun,
         run.info(f"ESO runs {replicas} replica(s) without leader election: no Lease to "
                  "wait for")
 
-    def reconciled() -> float | None:
-        done = sum(probe.eso.metric("controller_runtime_reconcile_total",
-                                    controller="externalsecret", result=result)
-                   for result in ("success", "requeue", "requeue_after"))
-        return done or None
-
-    count = eventually(reconciled, timeout=90, error=HarnessError,
-                       description="the new ESO Pods reconcile ExternalSecrets")
+    count = wait_eso_reconciling(probe, 90, "the new ESO Pods reconcile ExternalSecrets")
     run.measure("syncing_after_restart", time.monotonic() - t0)
     run.check(f"the new ESO Pod(s) are Ready and syncing ({count:.0f} ExternalSecret "
               "reconcile(s) since they started)", True)

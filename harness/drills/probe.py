@@ -15,7 +15,7 @@ from kubernetes import client
 
 from harness.clients.eso import ExternalSecretsClient
 from harness.errors import HarnessError
-from harness.wait import eventually
+from harness.wait import WaitTimeout, consistently, eventually
 
 if TYPE_CHECKING:
     from harness.clients.kube import KubeClient
@@ -205,3 +205,49 @@ def probe_with_keys(platform: ProbePlatform, run: DrillRun,
         probe.write(k)
     run.setup(f"probe ExternalSecret synced; {len(keys)} keys written")
     return probe, keys
+
+
+def wait_eso_reconciling(probe: Probe, timeout: float, description: str) -> float:
+    """Until ESO's ExternalSecret controller has reconciled again (its fresh /metrics
+    count, over every outcome): a restarted ESO that works, not just one that runs.
+    Returns how many reconciles it counts."""
+    def reconciled() -> float | None:
+        done = sum(probe.eso.metric("controller_runtime_reconcile_total",
+                                    controller="externalsecret", result=result)
+                   for result in ("success", "requeue", "requeue_after"))
+        return done or None
+
+    count: float = eventually(reconciled, timeout=timeout, error=HarnessError,
+                              description=description)
+    return count
+
+
+def write_during_outage(probe: Probe, run: DrillRun, before: dict[str, str],
+                        hold: float) -> None:
+    """A new value written to Vault while ESO is away, and every managed Secret checked
+    to keep its last value for `hold` seconds."""
+    probe.write("probe")
+    run.info("a new value written to Vault during the outage")
+    try:
+        consistently(lambda: probe.managed_secrets() == before, duration=hold, interval=0.5,
+                     description="every managed Secret keeps its last value")
+        stale = True
+    except WaitTimeout:
+        stale = False
+    run.check(f"for {hold:.0f}s every managed Secret keeps its last value", stale)
+
+
+def caught_up_after_outage(probe: Probe, run: DrillRun, before: dict[str, str]) -> None:
+    """ESO back: the change made during the outage waits for refreshInterval (found on
+    the local backend: a restarted ESO does not re-read Vault for a fresh Secret), the
+    runbook's force-sync brings it at once, and no managed Secret was lost (the RPO)."""
+    unchanged = probe.secret_digest() != probe.written["probe"]
+    run.check("without force-sync the change waits for refreshInterval (ESO keeps "
+              "the fresh Secret)", unchanged)
+    took = probe.wait_secret(timeout=90, force=True)
+    run.restored("after force-sync the new value reached the Kubernetes Secret")
+    run.measure("sync_after_force_sync", took)
+    after = probe.managed_secrets()
+    lost = [k for k in before if k not in after]
+    run.result.rpo = {"lost": len(lost), "unit": "Secret(s)", "unexpected_loss": len(lost)}
+    run.check("every managed Secret is still there", not lost)
