@@ -38,7 +38,6 @@ def test_the_git_server_refuses_anonymous_clients_and_argocd_has_the_credentials
     [repo] = [r for r in repos if r["repo"].endswith("/platform.git")]
     assert repo["repo"] == "http://git.heracles.svc.cluster.local/platform.git"
     assert repo["connectionState"]["status"] == "Successful", repo["connectionState"]
-    assert repo["username"] == "heracles"
 
 
 def test_the_app_of_apps_tree_is_synced_and_healthy(booted, kube):
