@@ -6,8 +6,8 @@ a pytest of its own (`--harness-backend pods`):
   (`http://vault.vault.svc.cluster.local:8200`), refresh timing and force-sync,
   rotation, failures and least privilege, the runbook, Argo CD's app-of-apps;
 - staging (3 raft Pods with TLS, init 5/3 and unseal through `kubectl exec`): Vault Pod
-  failover and ESO scaled away, the runbook's raft snapshot save/restore, the spec's
-  alerts through Prometheus and Alertmanager from their chart.
+  failover, ESO scaled away, a cordoned node, the runbook's raft snapshot save/restore,
+  the spec's alerts through Prometheus and Alertmanager from their chart.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def test_the_portable_suites_pass_on_real_pods(profile: str, tmp_path: Path) -> 
     finally:
         shutil.rmtree(state, ignore_errors=True)
     assert run.returncode == 0, tail
-    assert int(suite.get("tests", 0)) >= (25 if profile == "dev" else 11), tail
+    assert int(suite.get("tests", 0)) >= (25 if profile == "dev" else 12), tail
     assert int(suite.get("skipped", 0)) <= ALLOWED_SKIPS[profile], tail
     assert int(suite.get("failures", 0)) == 0 and int(suite.get("errors", 0)) == 0, tail

@@ -1,6 +1,6 @@
 """Faults as Kubernetes operations, for clusters where Vault and ESO are pods (kind, an
-existing cluster): delete a Vault pod (its StatefulSet brings it back), scale the ESO
-Deployment. Which pods and Deployment is the backend's config (`faults:`)."""
+existing cluster, pods): delete a Vault pod (its StatefulSet brings it back), scale the
+ESO Deployment, cordon a node. Which pods and Deployment is the backend's config (`faults:`)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class KubeFaults:
         # runbook's `kubectl exec ... vault operator unseal`); None: someone else does.
         self.unseal = unseal
         self._replicas: dict[tuple[str, str], int] = {}
+        self._cordoned: set[str] = set()
 
     def vault_pods(self) -> list[Any]:
         sel = self.faults["vault_pods"]
@@ -91,6 +92,15 @@ class KubeFaults:
                                 description="an active Vault Pod, Ready")
         return found
 
+    def cordon(self, node: str) -> None:
+        """`kubectl cordon NODE`: nothing new is scheduled there (undone at teardown)."""
+        self.kube.core.patch_node(node, {"spec": {"unschedulable": True}})
+        self._cordoned.add(node)
+
+    def uncordon(self, node: str) -> None:
+        self.kube.core.patch_node(node, {"spec": {"unschedulable": False}})
+        self._cordoned.discard(node)
+
     def scale_eso(self, replicas: int) -> None:
         dep = self.faults["eso_deployment"]
         key = (dep["namespace"], dep["name"])
@@ -110,6 +120,8 @@ class KubeFaults:
             self.undo_all()
 
     def undo_all(self) -> None:
+        for node in list(self._cordoned):
+            self.uncordon(node)
         for (ns, name), replicas in self._replicas.items():
             self.kube.apps.patch_namespaced_deployment_scale(
                 name, ns, {"spec": {"replicas": replicas}})
