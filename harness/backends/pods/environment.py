@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,8 +205,11 @@ class PodsEnvironment(ChartsEnvironment):
         return self.node().expose(namespace, service, port)
 
     def down(self) -> None:
+        """Everything stopped and its data removed: a pods environment is not resumed
+        (its Vault keys, PVCs and etcd belong together), the next `up` starts clean."""
         self.stop_session()
         try:
-            self.local().down()
+            self.local().down(purge=True)
         except HarnessError:
             pass
+        shutil.rmtree(self.dir, ignore_errors=True)
