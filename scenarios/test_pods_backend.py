@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import run_suite
+from harness.vault_config.seed import parse_seed
+
+from .helpers import ROOT, run_suite
 
 pytestmark = [pytest.mark.scenario, pytest.mark.slow]
 
@@ -51,6 +53,11 @@ def test_the_portable_suites_pass_on_real_pods(profile: str, tmp_path: Path) -> 
     finally:
         shutil.rmtree(state, ignore_errors=True)
     assert run.returncode == 0, tail
+    # the seeded values never reach the output (diagnostics included: redacted)
+    seeds = [v for _m, _p, values in parse_seed(ROOT / "fixtures" / "vault" / "seed.txt")
+             for k, v in values.items() if "password" in k or "secret" in k]
+    leaked = [v for v in seeds if v in run.stdout + run.stderr]
+    assert not leaked, f"{len(leaked)} seeded value(s) printed by the suites"
     assert int(suite.get("tests", 0)) >= (25 if profile == "dev" else 12), tail
     assert int(suite.get("skipped", 0)) <= ALLOWED_SKIPS[profile], tail
     assert int(suite.get("failures", 0)) == 0 and int(suite.get("errors", 0)) == 0, tail
