@@ -160,7 +160,7 @@ class FakeEnv:
     def vault_pods(self) -> list[str]:
         return ["vault-0", "vault-1", "vault-2"]
 
-    def _kubectl(self, *args: str, input_: str | None = None) -> str:
+    def run_kubectl(self, *args: str, input_: str | None = None) -> str:
         self.argvs.append(args)
         self.stdins.append(input_ or "")
         if "status" in " ".join(args):
@@ -189,7 +189,7 @@ def test_status_reads_sealed_from_bao_status_and_none_when_unanswered(tmp_path: 
     env = FakeEnv(tmp_path, [])
     vp = VaultPods(env, kube=None)  # type: ignore[arg-type]
     assert vp.sealed("vault-1") is True
-    env._kubectl = lambda *a, input_=None: "not json"  # type: ignore[method-assign]
+    env.run_kubectl = lambda *a, input_=None: "not json"  # type: ignore[method-assign]
     assert vp.status("vault-1") is None and vp.sealed("vault-1") is None
 
 

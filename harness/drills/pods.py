@@ -77,10 +77,10 @@ class VaultPods:
         return token
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        return self.env._kubectl(*args, input_=stdin)
+        return self.env.run_kubectl(*args, input_=stdin)
 
     def bao(self, pod: str, *args: str, token: str | None = None, stdin: str = "") -> str:
-        return self.env._bao(pod, token or self.root_token(), *args, stdin=stdin)
+        return self.env.run_bao(pod, token or self.root_token(), *args, stdin=stdin)
 
     def exec_bytes(self, pod: str, argv: list[str], stdin: bytes = b"") -> bytes:
         """`kubectl exec -i` with binary stdin/stdout (a snapshot in or out)."""

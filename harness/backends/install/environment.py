@@ -294,7 +294,7 @@ class ChartsEnvironment(ExistingEnvironment):
         return self
 
     # ---- Vault: the runbook's way -----------------------------------------------------
-    def _kubectl(self, *args: str, input_: str | None = None) -> str:
+    def run_kubectl(self, *args: str, input_: str | None = None) -> str:
         run = subprocess.run([self.kubectl, "--kubeconfig", str(self.config.kubeconfig),
                               *args], capture_output=True, text=True, input=input_,
                              timeout=120)
@@ -302,10 +302,10 @@ class ChartsEnvironment(ExistingEnvironment):
             raise BackendError(f"kubectl {args[0]}: {REDACTOR.redact(run.stderr.strip())}")
         return run.stdout
 
-    def _bao(self, pod: str, token: str, *args: str, stdin: str = "") -> str:
+    def run_bao(self, pod: str, token: str, *args: str, stdin: str = "") -> str:
         """`bao ...` inside a Vault pod; the token goes over stdin, never into argv."""
         script = 'read -r BAO_TOKEN; export BAO_TOKEN; exec bao "$@"'
-        return self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c", script,
+        return self.run_kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c", script,
                              "bao", *args, input_=f"{token}\n{stdin}")
 
     def vault_tls(self) -> None:
@@ -321,7 +321,7 @@ class ChartsEnvironment(ExistingEnvironment):
                                  "tls.key": pair.key.read_text(),
                                  "ca.crt": pki.ca_cert.read_text()}}
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vault"}}
-        self._kubectl("apply", "-f", "-", input_=json.dumps(
+        self.run_kubectl("apply", "-f", "-", input_=json.dumps(
             {"apiVersion": "v1", "kind": "List", "items": [ns, secret]}))
 
     def vault_pods(self) -> list[str]:
@@ -331,7 +331,7 @@ class ChartsEnvironment(ExistingEnvironment):
 
     def _running(self, pod: str) -> bool:
         # `kubectl wait` on a Pod the StatefulSet has not created yet fails at once
-        phase = self._kubectl("get", "-n", "vault", f"pod/{pod}", "-o",
+        phase = self.run_kubectl("get", "-n", "vault", f"pod/{pod}", "-o",
                               "jsonpath={.status.phase}")
         if phase != "Running":
             raise BackendError(f"{pod} is {phase or 'not created yet'}")
@@ -352,11 +352,11 @@ class ChartsEnvironment(ExistingEnvironment):
                        description=f"Vault Pod {pod} Running")
         if self.dev_mode:
             token = str(self.vault_chart.values["server"]["dev"]["devRootToken"])
-            eventually(lambda: self._bao(pods[0], token, "status") is not None, timeout=120,
+            eventually(lambda: self.run_bao(pods[0], token, "status") is not None, timeout=120,
                        retry_on=(BackendError,), error=BackendError,
                        description="the dev-mode Vault answers")
         else:
-            init = json.loads(self._kubectl("exec", "-n", "vault", pods[0], "--", "bao",
+            init = json.loads(self.run_kubectl("exec", "-n", "vault", pods[0], "--", "bao",
                                             "operator", "init", "-key-shares=5",
                                             "-key-threshold=3", "-format=json"))
             REDACTOR.add(init["root_token"], *init["unseal_keys_b64"])
@@ -367,20 +367,20 @@ class ChartsEnvironment(ExistingEnvironment):
                 eventually(functools.partial(self.unseal_pod, pod), timeout=120,
                            retry_on=(BackendError,), error=BackendError,
                            description=f"{pod} joins the raft cluster and unseals")
-            self._bao(pods[0], token, "secrets", "enable", "-path=secret", "kv-v2")
+            self.run_bao(pods[0], token, "secrets", "enable", "-path=secret", "kv-v2")
         write_private(self.dir / "root-token", token.encode())
         fixtures = self.settings.fixtures_dir
-        self._bao(pods[0], token, "auth", "enable", "kubernetes")
-        self._bao(pods[0], token, "write", "auth/kubernetes/config",
+        self.run_bao(pods[0], token, "auth", "enable", "kubernetes")
+        self.run_bao(pods[0], token, "write", "auth/kubernetes/config",
                   "kubernetes_host=https://kubernetes.default.svc:443")
-        self._bao(pods[0], token, "policy", "write", VAULT_POLICY, "-",
+        self.run_bao(pods[0], token, "policy", "write", VAULT_POLICY, "-",
                   stdin=(fixtures / "vault" / "policies" / "external-secrets.hcl").read_text())
-        self._bao(pods[0], token, "write", f"auth/kubernetes/role/{VAULT_ROLE}",
+        self.run_bao(pods[0], token, "write", f"auth/kubernetes/role/{VAULT_ROLE}",
                   "bound_service_account_names=external-secrets",
                   "bound_service_account_namespaces=external-secrets",
                   f"policies={VAULT_POLICY}", "ttl=1h")
         for mount, path, values in parse_seed(fixtures / "vault" / "seed.txt"):
-            self._bao(pods[0], token, "kv", "put", f"-mount={mount}", path, "-",
+            self.run_bao(pods[0], token, "kv", "put", f"-mount={mount}", path, "-",
                       stdin=json.dumps(values))  # values over stdin, never in argv
         self.config.vault_token_file = self.dir / "root-token"
 
@@ -393,7 +393,7 @@ class ChartsEnvironment(ExistingEnvironment):
         for key in init["unseal_keys_b64"][:3]:
             # The key over stdin, never in argv on the host (found when this first ran,
             # against the real node: `bao operator unseal -` did not take it).
-            self._kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
+            self.run_kubectl("exec", "-i", "-n", "vault", pod, "--", "sh", "-c",
                           'read -r key; exec bao operator unseal "$key" >/dev/null',
                           input_=f"{key}\n")
         return True
@@ -403,9 +403,9 @@ class ChartsEnvironment(ExistingEnvironment):
         sys/metrics and nothing else, as a Secret Prometheus mounts (and, with TLS, the
         CA that signed Vault's certificate)."""
         pod, token = self.vault_pods()[0], (self.dir / "root-token").read_text().strip()
-        self._bao(pod, token, "policy", "write", monitoring.METRICS_POLICY, "-",
+        self.run_bao(pod, token, "policy", "write", monitoring.METRICS_POLICY, "-",
                   stdin='path "sys/metrics" {\n  capabilities = ["read"]\n}\n')
-        minted = json.loads(self._bao(
+        minted = json.loads(self.run_bao(
             pod, token, "token", "create", "-orphan", f"-policy={monitoring.METRICS_POLICY}",
             "-period=768h", "-display-name=prometheus", "-format=json"))
         metrics = minted["auth"]["client_token"]
@@ -419,7 +419,7 @@ class ChartsEnvironment(ExistingEnvironment):
             items.append({"apiVersion": "v1", "kind": "Secret", "metadata": {
                 "name": "vault-tls-ca", "namespace": "monitoring"},
                 "stringData": {"ca.crt": (self.dir / "pki" / "ca.crt").read_text()}})
-        self._kubectl("apply", "-f", "-", input_=json.dumps(
+        self.run_kubectl("apply", "-f", "-", input_=json.dumps(
             {"apiVersion": "v1", "kind": "List", "items": items}))
 
     def argocd_steps(self) -> list[Step]:

@@ -163,7 +163,7 @@ class PodsEnvironment(ChartsEnvironment):
     def argocd_login(self) -> None:
         import base64
 
-        encoded = eventually(lambda: self._kubectl(
+        encoded = eventually(lambda: self.run_kubectl(
             "get", "secret", "-n", "argocd", "argocd-initial-admin-secret", "-o",
             "jsonpath={.data.password}") or None, timeout=120, retry_on=(BackendError,),
             error=BackendError, description="argocd-initial-admin-secret")
