@@ -53,7 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "fixtures/gitops and fixtures/samples/kustomize-platform)")
     group.addoption("--harness-backend", choices=BACKENDS, default=None,
                     help="where the platform runs: local processes (default, or "
-                         "$HERACLES_BACKEND), a kind cluster, or an existing cluster")
+                         "$HERACLES_BACKEND), Pods from its charts on the real node "
+                         "(pods), a kind cluster, or an existing cluster")
     group.addoption("--harness-existing-config", default=None,
                     help="the existing backend's endpoints file (default: "
                          "$HERACLES_EXISTING_CONFIG); see harness/backends/existing.py")
