@@ -78,7 +78,7 @@ def test_raft_snapshot_restore_works_on_the_leader_and_silently_not_on_a_standby
     active = faults.wait_vault_active()
     standby = next(p.metadata.name for p in faults.vault_pods() if p.metadata.name != active)
     key = f"{namespace}/dr-marker"
-    vault.kv_put(key, value="saved")
+    vault.kv_put(key, value="saved-snap-9c4")
     for pod in (active, standby):  # each Pod keeps the snapshot on its own volume
         vault_in_pod(kube, platform, "operator", "raft", "snapshot", "save",
                      "/vault/data/backup.snap", pod=pod)
@@ -101,7 +101,7 @@ def test_raft_snapshot_restore_works_on_the_leader_and_silently_not_on_a_standby
     # the runbook's command on the leader restores
     vault_in_pod(kube, platform, "operator", "raft", "snapshot", "restore",
                  "/vault/data/backup.snap", pod=active)
-    eventually(lambda: (vault.kv_get(key) or {}).get("value") == "saved", timeout=120,
+    eventually(lambda: (vault.kv_get(key) or {}).get("value") == "saved-snap-9c4", timeout=120,
                retry_on=(Exception,), description="the restored value read back")
     assert not any(vault_status(kube, p.metadata.name)["sealed"] for p in faults.vault_pods())
     vault.kv_delete_tree(namespace)
@@ -130,7 +130,7 @@ def test_eso_logs_show_its_reconciles(kube, eso, vault, vault_store, namespace):
 
 def test_rollout_restart_replaces_eso_and_delivery_goes_on(kube, eso, vault, vault_store,
                                                           namespace):
-    key = synced_secret(eso, vault, vault_store, namespace, value="before")
+    key = synced_secret(eso, vault, vault_store, namespace, value="before-restart-6a2")
     selector = "app.kubernetes.io/name=external-secrets"
     before = {p.metadata.name for p in kube.core.list_namespaced_pod(
         ESO_NS, label_selector=selector).items}
@@ -146,6 +146,6 @@ def test_rollout_restart_replaces_eso_and_delivery_goes_on(kube, eso, vault, vau
         return pods if pods and not pods & before else None
 
     eventually(replaced, timeout=120, description="ESO's Pods all new after the restart")
-    vault.kv_put(key, password="after")
+    vault.kv_put(key, password="after-restart-6a2")
     eso.force_sync(namespace, "app")
-    eso.wait_value(namespace, "app", "password", "after", timeout=120)
+    eso.wait_value(namespace, "app", "password", "after-restart-6a2", timeout=120)

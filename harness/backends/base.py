@@ -30,8 +30,8 @@ CAPABILITIES: dict[str, str] = {
     "pod-faults": "turns faults into Kubernetes operations (delete a Vault pod, scale "
                   "ESO; give faults: in the config)",
     "gitops": "needs Argo CD and the harness's Git server",
-    "in-cluster": "the platform runs as Pods installed from its charts, so the runbook's "
-                  "kubectl exec/logs/rollout act on them (pods, kind)",
+    "in-cluster": "needs the platform as Pods installed from its charts (pods, kind), "
+                  "where the runbook's kubectl exec/logs/rollout act on them",
 }
 
 LOCAL_CAPABILITIES = frozenset(CAPABILITIES) - {"pod-faults", "in-cluster"}

@@ -48,25 +48,26 @@ class KubeFaults:
         return str(pod.metadata.uid)
 
     def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
-        """The StatefulSet's new Pod of that name Running, unsealed (when the backend
-        holds the keys) and Ready, and an active node elected: the cluster whole again."""
+        """The controller's new Pod Running — the same name from a StatefulSet, another
+        from a Deployment — unsealed (when the backend holds the keys) and Ready, and an
+        active node elected: the cluster whole again."""
         ns = self.faults["vault_pods"]["namespace"]
 
-        def replaced() -> bool:
-            pods = [p for p in self.vault_pods() if p.metadata.name == name
-                    or p.metadata.uid != old_uid]
-            return any(p.metadata.uid != old_uid and p.status.phase == "Running"
-                       for p in pods)
+        def replacement() -> str | None:
+            pods = [p for p in self.vault_pods() if p.metadata.uid != old_uid]
+            same = [p for p in pods if p.metadata.name == name]
+            return next((str(p.metadata.name) for p in same or pods
+                         if p.status.phase == "Running"), None)
 
-        eventually(replaced, timeout=timeout,
-                   description=f"a Vault pod in {ns} replaces {name}")
+        new: str = eventually(replacement, timeout=timeout,
+                              description=f"a Vault pod in {ns} replaces {name}")
         if self.unseal is not None:
             unseal = self.unseal
-            eventually(lambda: unseal(name) or True, timeout=timeout,
+            eventually(lambda: unseal(new) or True, timeout=timeout,
                        retry_on=(HarnessError,),
-                       description=f"the replaced {name} unsealed, as the runbook does")
-        eventually(lambda: self._ready(name), timeout=timeout,
-                   description=f"the replaced {name} Ready (unsealed, serving)")
+                       description=f"the replaced {new} unsealed, as the runbook does")
+        eventually(lambda: self._ready(new), timeout=timeout,
+                   description=f"the replaced {new} Ready (unsealed, serving)")
         self.wait_vault_active(timeout)
 
     def _ready(self, name: str) -> bool:
