@@ -31,6 +31,7 @@ from harness.bench.runners import (
     resilience_figures,
     rotation_latency,
     settled_rss_mib,
+    synced_external_secret,
     temporary_environment,
 )
 from harness.runtime import node_host
@@ -96,28 +97,8 @@ def write_to_secret(env: PodsEnvironment, samples: int, log: Log) -> Figure:
     """`samples` times: a new value written to Vault (kv put), the ExternalSecret
     force-synced (the runbook's annotation), seconds until the Secret holds it. Through
     a test SecretStore of its own namespace, as the suites' `vault_store` does."""
-    from kubernetes import client
-
-    from harness.clients.eso import ExternalSecretsClient, make_test_store
-
-    kube = env.kube_client()
-    eso = ExternalSecretsClient(env, kube)
-    vault = env.vault
-    kube.core.create_namespace(client.V1Namespace(
-        metadata=client.V1ObjectMeta(name=NAMESPACE)))
-    store = make_test_store(vault, eso, NAMESPACE)
-    key = f"{store['prefix']}/write"
     first = f"bench-{secrets.token_hex(8)}"
-    vault.kv_put(key, password=first)
-    eso.apply_object({
-        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-        "metadata": {"name": "write"},
-        "spec": {"refreshInterval": "1h", "target": {"name": "write"},
-                 "secretStoreRef": {"name": store["store"], "kind": "SecretStore"},
-                 "data": [{"secretKey": "password",
-                           "remoteRef": {"key": key, "property": "password"}}]}},
-        NAMESPACE)
-    eso.wait_value(NAMESPACE, "write", "password", first, timeout=180)
+    eso, vault, key = synced_external_secret(env, NAMESPACE, "write", first, timeout=180)
     out: list[float] = []
     for i in range(samples):
         value = f"bench-{secrets.token_hex(8)}"

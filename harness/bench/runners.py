@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.bench.figures import AlertTimeline, Figure, Resilience
 from harness.runtime.pki import PKI
@@ -28,6 +28,7 @@ from harness.toolchain import Toolchain
 from harness.wait import WaitTimeout, eventually
 
 if TYPE_CHECKING:  # imported where used: the figure model must not need the whole stack
+    from harness.backends.base import Environment
     from harness.backends.local.environment import LocalEnvironment
 
 Log = Callable[[str], None]
@@ -183,8 +184,11 @@ def build_times(toolchain: Toolchain) -> dict[str, float | None]:
 
 
 # ---- on the dev platform -------------------------------------------------------------------
-def rotation_latency(env: LocalEnvironment, rotations: int, log: Log) -> Figure:
-    """Vault write -> force-sync -> Secret updated, seconds, `rotations` times."""
+def synced_external_secret(env: Environment, ns: str, name: str, first: str,
+                           timeout: float) -> tuple[Any, Any, str]:
+    """Namespace `ns` with a test SecretStore of its own (as the suites' `vault_store`),
+    secret/<ns>/<name> = {password: first} and its ExternalSecret `name` (1h) synced.
+    Returns (eso client, vault, key): what a write -> force-sync -> Secret figure needs."""
     from kubernetes import client
 
     from harness.clients.eso import ExternalSecretsClient, make_test_store
@@ -192,19 +196,25 @@ def rotation_latency(env: LocalEnvironment, rotations: int, log: Log) -> Figure:
     kube = env.kube_client()
     eso = ExternalSecretsClient(env, kube)
     vault = env.vault
-    ns = "heracles-bench"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     store = make_test_store(vault, eso, ns)
-    key = f"{store['prefix']}/rotation"
-    vault.kv_put(key, password="r0")
+    key = f"{store['prefix']}/{name}"
+    vault.kv_put(key, password=first)
     eso.apply_object({
         "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-        "metadata": {"name": "rotation"},
-        "spec": {"refreshInterval": "1h", "target": {"name": "rotation"},
+        "metadata": {"name": name},
+        "spec": {"refreshInterval": "1h", "target": {"name": name},
                  "secretStoreRef": {"name": store["store"], "kind": "SecretStore"},
                  "data": [{"secretKey": "password",
                            "remoteRef": {"key": key, "property": "password"}}]}}, ns)
-    eso.wait_value(ns, "rotation", "password", "r0", timeout=60)
+    eso.wait_value(ns, name, "password", first, timeout=timeout)
+    return eso, vault, key
+
+
+def rotation_latency(env: LocalEnvironment, rotations: int, log: Log) -> Figure:
+    """Vault write -> force-sync -> Secret updated, seconds, `rotations` times."""
+    ns = "heracles-bench"
+    eso, vault, key = synced_external_secret(env, ns, "rotation", "r0", timeout=60)
     out = []
     for i in range(1, rotations + 1):
         t0 = time.monotonic()
