@@ -81,4 +81,17 @@ def run_suite(args: list[str], junit: Path, env: dict[str, str] | None = None,
     tail = "\n".join((run.stdout + run.stderr).splitlines()[-30:])
     suite = ET.parse(junit).getroot().find("testsuite") if junit.exists() else None
     assert suite is not None, tail
-    return run, suite, tail
+    return run, suite, failures(suite) + tail
+
+
+def failures(suite: ET.Element, lines: int = 6) -> str:
+    """Each failed or erred test's name and the first lines of its message: the output's
+    tail alone is often a diagnostics dump that names no test."""
+    out = []
+    for case in suite.iter("testcase"):
+        for bad in [*case.findall("failure"), *case.findall("error")]:
+            said = [line for line in (bad.text or "").splitlines() if line.startswith("E ")]
+            text = [(bad.get("message") or "").splitlines()[:1], said[:lines]]
+            head = "\n".join(f"    {line}" for part in text for line in part)
+            out.append(f"{bad.tag.upper()} {case.get('name')}:\n{head}")
+    return "\n".join(out) + ("\n---\n" if out else "")

@@ -68,3 +68,24 @@ def images_list(ctx: click.Context, as_json: bool) -> None:
         out.print(table)
     if any(state != "ok" for _r, _m, state in rows):
         sys.exit(1)
+
+
+@images.command("node-image")
+@click.option("--force", is_flag=True, help="Rebuild even when the cached archive matches.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def images_node_image(ctx: click.Context, force: bool, as_json: bool) -> None:
+    """The kind node image, assembled here (Debian rootfs, kind's base files, kubeadm,
+    kubelet, kubectl, the control plane's images preloaded); cached by its inputs."""
+    from harness.images.node_image import NodeImageBuilder
+
+    settings = settings_from(ctx)
+    result = NodeImageBuilder(Toolchain(settings.cache_dir), settings.cache_dir,
+                              Reporter(err)).build(force=force)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    out.print(f"{result.ref}: {result.action}, {result.size / 1e6:.1f} MB, "
+              f"{result.archive}, image id {result.image_id[:19]}"
+              + (f", built in {fmt_seconds(result.build_seconds)}"
+                 if result.action == "built" else ""), highlight=False)

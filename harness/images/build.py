@@ -113,6 +113,8 @@ class ImageBuilder:
             return self._script("argocd-cp.sh", ARGOCD_CP)
         if source.kind == "built" and source.ref == "gpg-wrapper":
             return self._script("gpg-wrapper.sh", GPG_WRAPPER)
+        if source.kind == "built" and source.ref == "iptables-wrapper":
+            return self._script("iptables-wrapper.sh", IPTABLES_WRAPPER)
         raise ImageError(f"unknown source {source.describe()}")
 
     def _hash(self, path: Path) -> str:
@@ -315,7 +317,8 @@ class ImageBuilder:
             # blocks, which containerd unpacked silently minus the last files.
             step(f"tar {layer.name} layer")
             tar_path = layer.with_suffix(".tar")
-            write_layer_tar(layer, tar_path)
+            write_layer_tar(layer, tar_path, {p.lstrip("/"): NET_BIND_XATTR
+                                              for p in recipe.net_bind})
             step(f"umoci: add {layer.name} layer")
             _run([umoci, "raw", "add-layer", "--image", image, "--history.created", EPOCH,
                   "--history.created_by", f"heracles-harness images ({layer.name})",
@@ -359,6 +362,21 @@ GPG_WRAPPER = """#!/bin/sh
 exec gpg "$@"
 """
 
+# kube-proxy's iptables: the mode the node already uses (the one holding more rules,
+# legacy on a tie: kind's entrypoint decides the same way), linked once, then run.
+IPTABLES_WRAPPER = """#!/bin/sh
+legacy=$( (xtables-legacy-multi iptables-save; xtables-legacy-multi ip6tables-save) \\
+  2>/dev/null | grep -c '^-')
+nft=$( (timeout 5 xtables-nft-multi iptables-save; timeout 5 xtables-nft-multi \\
+  ip6tables-save) 2>/dev/null | grep -c '^-')
+if [ "${legacy:-0}" -ge "${nft:-0}" ]; then mode=legacy; else mode=nft; fi
+for c in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore
+do
+  ln -sf "xtables-$mode-multi" "/usr/sbin/$c"
+done
+exec "/usr/sbin/$(basename "$0")" "$@"
+"""
+
 # The upstream OpenBao image's entrypoint, which the Vault chart's server command calls
 # (`/usr/local/bin/docker-entrypoint.sh bao server ...`), reduced to what a non-root Pod
 # uses of it: a first argument that is a flag or a bao subcommand gets `bao` in front.
@@ -398,13 +416,25 @@ def _copy_file(src: Path, dst: Path) -> None:
     dst.chmod(0o755 if os.access(src, os.X_OK) else 0o644)
 
 
-def write_layer_tar(root: Path, out: Path) -> None:
+# security.capability holding cap_net_bind_service (bit 10) permitted + effective:
+# struct vfs_cap_data, revision 2, little endian. Carried as a PAX xattr record, which
+# containerd's and docker's unpackers set on the file.
+NET_BIND_XATTR = {"SCHILY.xattr.security.capability": (
+    (0x02000001).to_bytes(4, "little") + (1 << 10).to_bytes(4, "little")
+    + bytes(12)).decode("latin-1")}
+
+
+def write_layer_tar(root: Path, out: Path,
+                    xattrs: dict[str, dict[str, str]] | None = None) -> None:
     """A layer as a POSIX tar: names relative to `root`, sorted, owner root, mtime 0,
-    hard links as links (git's builtins are one file under many names)."""
+    hard links as links (git's builtins are one file under many names); `xattrs` adds
+    PAX records to the named members."""
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         info.mtime = 0
+        if xattrs and info.name in xattrs:
+            info.pax_headers = {**info.pax_headers, **xattrs[info.name]}
         return info
 
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:

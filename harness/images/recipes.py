@@ -24,6 +24,14 @@ ARGOCD = "quay.io/argoproj/argocd:v3.2.11"
 REDIS = "ecr-public.aws.com/docker/library/redis:7.0.15"
 PROMETHEUS = "quay.io/prometheus/prometheus:v2.42.0"
 ALERTMANAGER = "quay.io/prometheus/alertmanager:v0.25.0"
+# The kind node's control plane, under the names and tags `kubeadm config images list`
+# gives for v1.34.4. etcd is the toolchain's v3.6.16 under the tag kubeadm asks for.
+KUBE_VERSION = "v1.34.4"
+KUBE_APISERVER = f"registry.k8s.io/kube-apiserver:{KUBE_VERSION}"
+KUBE_CONTROLLER_MANAGER = f"registry.k8s.io/kube-controller-manager:{KUBE_VERSION}"
+KUBE_SCHEDULER = f"registry.k8s.io/kube-scheduler:{KUBE_VERSION}"
+KUBE_PROXY = f"registry.k8s.io/kube-proxy:{KUBE_VERSION}"
+ETCD = "registry.k8s.io/etcd:3.6.5-0"
 
 NOBODY = "65534:65534"
 
@@ -66,6 +74,9 @@ class Recipe:
     host_trees: tuple[str, ...] = ()  # directories copied whole (git's helpers)
     dirs: dict[str, int] = field(default_factory=dict)  # path -> mode, created empty
     users: tuple[tuple[str, int], ...] = ()  # extra /etc/passwd entries (name, uid)
+    # programs that bind ports below 1024 as non-root: the file capability
+    # cap_net_bind_service=+ep, as the upstream image sets it (CoreDNS on :53)
+    net_bind: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     user: str = ""
@@ -88,6 +99,7 @@ class Recipe:
             "symlinks": dict(sorted(self.symlinks.items())), "shell": self.shell,
             "libs_of": list(self.libs_of), "host_trees": list(self.host_trees),
             "dirs": dict(sorted(self.dirs.items())), "users": [list(u) for u in self.users],
+            **({"net_bind": list(self.net_bind)} if self.net_bind else {}),
             "entrypoint": list(self.entrypoint), "cmd": list(self.cmd), "user": self.user,
             "env": list(self.env), "workdir": self.workdir, "ports": list(self.ports),
         }
@@ -99,12 +111,38 @@ ARGOCD_COMMANDS = ("argocd-server", "argocd-repo-server", "argocd-application-co
                    "argocd-applicationset-controller", "argocd-k8s-auth",
                    "argocd-commit-server", "argocd-git-ask-pass")
 
+IPTABLES_COMMANDS = ("iptables", "iptables-save", "iptables-restore", "ip6tables",
+                     "ip6tables-save", "ip6tables-restore")
+
 RECIPES: dict[str, Recipe] = {r.key: r for r in (
     Recipe("pause", PAUSE, {"/pause": Source("built", "pause")}, shell=False,
            entrypoint=("/pause",), user=NOBODY),
     Recipe("busybox", BUSYBOX, {}, cmd=("sh",), env=(PATH_ENV,)),
+    # The kind node's static Pods (kubeadm runs `kube-apiserver ...` etc. by name).
+    *(Recipe(name, ref, {f"/usr/local/bin/{name}": tool(component, name)}, shell=False,
+             env=(PATH_ENV,))
+      for name, ref, component in (
+          ("kube-apiserver", KUBE_APISERVER, "kubernetes"),
+          ("kube-controller-manager", KUBE_CONTROLLER_MANAGER, "kubernetes"),
+          ("kube-scheduler", KUBE_SCHEDULER, "kubernetes"))),
+    Recipe("etcd", ETCD, {"/usr/local/bin/etcd": tool("etcd", "etcd"),
+                          "/usr/local/bin/etcdctl": tool("etcd", "etcdctl")},
+           shell=False, env=(PATH_ENV,)),
+    # kube-proxy programs iptables in the mode the node uses (legacy or nft): both
+    # Debian multi-binaries, their extensions, conntrack, and the iptables-wrappers rule.
+    Recipe("kube-proxy", KUBE_PROXY,
+           {"/usr/local/bin/kube-proxy": tool("kubernetes-node", "kube-proxy"),
+            "/usr/sbin/xtables-legacy-multi": host("/usr/sbin/xtables-legacy-multi"),
+            "/usr/sbin/xtables-nft-multi": host("/usr/sbin/xtables-nft-multi"),
+            "/usr/sbin/conntrack": host("/usr/sbin/conntrack"),
+            "/usr/sbin/iptables-wrapper": Source("built", "iptables-wrapper")},
+           symlinks={f"/usr/sbin/{c}": "iptables-wrapper" for c in IPTABLES_COMMANDS},
+           libs_of=("/usr/sbin/xtables-legacy-multi", "/usr/sbin/xtables-nft-multi",
+                    "/usr/sbin/conntrack"),
+           host_trees=("/usr/lib/x86_64-linux-gnu/xtables",), env=(PATH_ENV,)),
     Recipe("coredns", COREDNS, {"/coredns": tool("coredns", "coredns")}, shell=False,
-           entrypoint=("/coredns",), user=NOBODY, ports=("53/udp", "53/tcp")),
+           entrypoint=("/coredns",), user=NOBODY, ports=("53/udp", "53/tcp"),
+           net_bind=("/coredns",)),
     Recipe("local-path-provisioner", LOCAL_PATH,
            {"/usr/bin/local-path-provisioner": tool("local-path-provisioner",
                                                     "local-path-provisioner")},
@@ -176,6 +214,9 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
 
 # What the real node itself runs (the rest are the platform's, for the pods backend).
 NODE_IMAGES = ("pause", "coredns", "local-path-provisioner", "busybox")
+# What a kind node holds before kubeadm runs (`harness images node-image`).
+KIND_NODE_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                    "kube-proxy", "etcd", *NODE_IMAGES)
 
 
 def select(only: list[str] | None) -> list[Recipe]:
