@@ -15,6 +15,8 @@
 | time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
 | backup_interval | 3600 s between scheduled snapshots (prod) | HERACLES_BACKUP_INTERVAL |
 | backup_keep     | 24 snapshots kept per kind (prod)         | HERACLES_BACKUP_KEEP     |
+| kind_image      | auto: built here if cached, else official | HERACLES_KIND_IMAGE      |
+| git_in_cluster  | false: Argo CD is a process on the host    | -                        |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -58,6 +60,9 @@ def parse_components(raw: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in raw.split(",") if c.strip())
 
 
+KIND_IMAGES = ("auto", "local", "official")
+
+
 @dataclass(frozen=True)
 class Settings:
     profile: str = field(default_factory=lambda: os.environ.get("HERACLES_PROFILE", "dev"))
@@ -86,6 +91,13 @@ class Settings:
     vault_values: Path | None = field(default_factory=lambda: Path(
         os.environ["HERACLES_VAULT_VALUES"]) if os.environ.get("HERACLES_VAULT_VALUES")
         else None)
+    # The kind node image: "local" (`harness images node-image`), "official" (kindest/node,
+    # pulled), "auto" (local when built, else official).
+    kind_image: str = field(default_factory=lambda: os.environ.get("HERACLES_KIND_IMAGE",
+                                                                   "auto"))
+    # The Git server's clients are Pods of a cluster that is not the local control plane
+    # (kind): in-cluster names resolve, so nothing is rewritten and credentials are asked.
+    git_in_cluster: bool = False
     fixtures_dir: Path = field(default_factory=lambda: Path(
         os.environ.get("HERACLES_FIXTURES_DIR")
         or Path(__file__).resolve().parents[1] / "fixtures"))
@@ -94,6 +106,9 @@ class Settings:
         if self.profile not in PROFILES:
             raise HarnessError(
                 f"unknown profile {self.profile!r}; choose one of: {', '.join(PROFILES)}")
+        if self.kind_image not in KIND_IMAGES:
+            raise HarnessError(f"unknown kind image {self.kind_image!r}; choose one of: "
+                               f"{', '.join(KIND_IMAGES)}")
         for name in ("state_dir", "cache_dir", "registry_dir"):
             path = Path(getattr(self, name)).expanduser().resolve()
             if path.exists() and not path.is_dir():

@@ -46,24 +46,33 @@ def backend_check(ctx: click.Context, config: Path) -> None:
         out.print(f"  {mark}  {cap}", highlight=False)
 
 
+KIND_IMAGE = click.option(
+    "--kind-image", type=click.Choice(["auto", "local", "official"]), default=None,
+    help="The node image: local (built here: harness images node-image), official "
+         "(kindest/node, pulled), auto (local when built) [default: auto].")
+
+
 @backend.command("kind-plan")
+@KIND_IMAGE
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=None,
               help="Write cluster.yaml, values/, rendered/ here (default: <state>/kind).")
 @click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, help="Your Vault Helm values, merged into the Vault chart's.")
 @click.pass_context
-def backend_kind_plan(ctx: click.Context, out_dir: Path | None,
+def backend_kind_plan(ctx: click.Context, kind_image: str | None, out_dir: Path | None,
                       vault_values: Path | None) -> None:
     """Render and validate the kind backend offline (cluster config, chart values, helm
     lint + template) and print the plan of steps `kind-up` would run."""
     from harness.backends.kind.environment import KindEnvironment
 
-    kind = KindEnvironment(settings_from(ctx, vault_values=vault_values))
+    kind = KindEnvironment(settings_from(ctx, vault_values=vault_values,
+                                         kind_image=kind_image))
     rendered = kind.render(out_dir)
     err.print(f"rendered into {rendered['dir']}: "
               + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
-    err.print("images (must be in the local Docker: no registry is reachable):")
+    err.print(f"images (node image: {kind.kind_image}; local: built here and loaded, "
+              "official: pulled):")
     for img in rendered["images"]:
         click.echo(f"  {img}")
     err.print("plan:")
@@ -72,15 +81,20 @@ def backend_kind_plan(ctx: click.Context, out_dir: Path | None,
 
 
 @backend.command("kind-up")
+@KIND_IMAGE
+@click.option("--profile", type=click.Choice(["dev", "staging", "prod"]), default=None,
+              help="Vault: dev (one dev-mode Pod) or staging/prod (3 raft Pods, TLS).")
 @click.pass_context
-def backend_kind_up(ctx: click.Context) -> None:
+def backend_kind_up(ctx: click.Context, kind_image: str | None, profile: str | None) -> None:
     """Create the kind cluster and install the platform, then run the suites with
     `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
     Exits 2 with the exact reason when Docker or an image is missing."""
     from harness.backends.install.session import start_detached
     from harness.backends.kind.environment import KindEnvironment
 
-    started = start_detached(KindEnvironment(settings_from(ctx)), progress=show_event)
+    started = start_detached(KindEnvironment(settings_from(ctx, kind_image=kind_image,
+                                                           profile=profile)),
+                             progress=show_event)
     assert isinstance(started.env, KindEnvironment)
     err.print(f"[green]kind cluster {started.env.name} up[/]; endpoints: {started.config} "
               "(port-forwards run until `harness backend kind-down`)")

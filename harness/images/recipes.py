@@ -10,6 +10,7 @@ carry their `ldd` closure: the exact libraries this machine's packages link agai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Upstream names and tags. Where our version differs from the chart's default, the
 # pods/kind backends pin the tag through values (so the chart still renders its own
@@ -111,6 +112,9 @@ ARGOCD_COMMANDS = ("argocd-server", "argocd-repo-server", "argocd-application-co
                    "argocd-applicationset-controller", "argocd-k8s-auth",
                    "argocd-commit-server", "argocd-git-ask-pass")
 
+# iptables' extensions (dlopened by name: `-m statistic`...) and what they link (libm).
+XTABLES_DIR = "/usr/lib/x86_64-linux-gnu/xtables"
+XTABLES_EXTENSIONS = tuple(str(p) for p in sorted(Path(XTABLES_DIR).glob("*.so")))
 IPTABLES_COMMANDS = ("iptables", "iptables-save", "iptables-restore", "ip6tables",
                      "ip6tables-save", "ip6tables-restore")
 
@@ -138,8 +142,8 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
             "/usr/sbin/iptables-wrapper": Source("built", "iptables-wrapper")},
            symlinks={f"/usr/sbin/{c}": "iptables-wrapper" for c in IPTABLES_COMMANDS},
            libs_of=("/usr/sbin/xtables-legacy-multi", "/usr/sbin/xtables-nft-multi",
-                    "/usr/sbin/conntrack"),
-           host_trees=("/usr/lib/x86_64-linux-gnu/xtables",), env=(PATH_ENV,)),
+                    "/usr/sbin/conntrack", *XTABLES_EXTENSIONS),
+           host_trees=(XTABLES_DIR,), env=(PATH_ENV,)),
     Recipe("coredns", COREDNS, {"/coredns": tool("coredns", "coredns")}, shell=False,
            entrypoint=("/coredns",), user=NOBODY, ports=("53/udp", "53/tcp"),
            net_bind=("/coredns",)),

@@ -112,9 +112,9 @@ def backend_capabilities(config: pytest.Config) -> frozenset[str]:
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
         elif name == "kind":
-            from harness.backends.kind.environment import KIND_CAPABILITIES
+            from harness.backends.kind.environment import kind_capabilities
 
-            caps = KIND_CAPABILITIES
+            caps = kind_capabilities()
         elif name == "pods":
             from harness.backends.pods.environment import PODS_CAPABILITIES
 

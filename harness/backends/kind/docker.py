@@ -1,38 +1,72 @@
-"""A private Docker daemon for the kind backend's checks. kind reads and validates its
-cluster config only after a Docker daemon answers; here the daemon runs with nothing to
-reach: a private network namespace holding only loopback (an image pull fails with
-"network is unreachable" without a packet leaving the machine), a unix socket in a temp
-dir, no bridge, no iptables changes. It is a ManagedProcess marked with the run id, so a
-crashed session's daemon is reaped like any other harness process."""
+"""A private Docker daemon for the kind backend, when no Docker answers already (a laptop
+has one; this machine does not). It runs with nothing to reach and nothing to change:
+
+- a network namespace of its own holding only loopback (a pull fails with "network is
+  unreachable" without a packet leaving the machine); kind's user-defined `kind` bridge
+  network lives in it too. `--bridge=none --iptables=false --ip-masq=false`: no docker0,
+  no firewall rule. Its published ports are 127.0.0.1 *in that namespace*: the backend
+  carries the ones it needs to the host's 127.0.0.1 (`harness.daemons.nsbridge`);
+- a mount namespace of its own (private propagation): every overlay it mounts vanishes
+  with it, however it ends;
+- runc behind the capability wrapper (the node's `runc_wrapper.py`) as the default
+  runtime: Docker 20.10 asks for every capability for `--privileged`, including
+  CAP_SYS_RESOURCE, which this machine's bounding set lacks;
+- the run's cgroups: the daemon in `/heracles-<run>/system`, every container under
+  `--cgroup-parent=/heracles-<run>/docker`, and the run's claim on the kernel settings a
+  kind node's kubelet changes — so `release_host` (at `stop`, or the next run's reaper
+  after a crash) kills every process a kind cluster had and restores the sysctls.
+
+A ManagedProcess marked with the run id, on a unix socket in a short temp dir (containerd's
+socket under the exec root must fit in 108 bytes).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.runtime import node_host
 from harness.runtime.process import ManagedProcess, ProcessSpec
+
+WRAPPER_RUNTIME = "heracles-runc"
 
 
 class PrivateDockerd:
     def __init__(self, dockerd: str, docker: str, run_id: str, registry: str,
-                 log_dir: Path) -> None:
+                 log_dir: Path, data_root: Path | None = None) -> None:
         if os.geteuid() != 0:
             raise HarnessError("dockerd needs root (it mounts and manages containers)")
-        # Short path: containerd's socket under exec-root must fit in 108 bytes.
+        self.run_id = run_id
+        self.registry = registry
         self.root = Path(tempfile.mkdtemp(prefix="hd-", dir="/tmp"))
+        self.data_root = data_root or self.root / "data"
         self.docker = docker
         self.host = f"unix://{self.root}/docker.sock"
-        script = ("ip link set lo up && exec \"$0\" --host \"$1\" --data-root \"$2\" "
-                  "--exec-root \"$3\" --pidfile \"$4\" --bridge=none --iptables=false "
-                  "--ip-masq=false")
-        argv = ["unshare", "--net", "sh", "-c", script, dockerd, self.host,
-                str(self.root / "data"), str(self.root / "exec"), str(self.root / "pid")]
+        from harness.backends.local.components.node import runc_wrapper
+
+        wrapper = self.root / "runc"
+        wrapper.write_text(f"#!{sys.executable} -S\n"
+                           + Path(runc_wrapper.__file__).read_text())
+        wrapper.chmod(0o755)
+        cgroup = node_host.cgroup_name(run_id)
+        script = (
+            f'for p in /sys/fs/cgroup/*/{cgroup}/system/cgroup.procs; do '
+            '[ -e "$p" ] && echo $$ > "$p" 2>/dev/null || true; done; '
+            'exec unshare --net --mount --propagation private sh -c '
+            '\'ip link set lo up && exec "$0" "$@"\' "$@"')
+        argv = ["sh", "-c", script, "dockerd", dockerd, "--host", self.host,
+                "--data-root", str(self.data_root), "--exec-root", str(self.root / "exec"),
+                "--pidfile", str(self.root / "pid"), "--bridge=none", "--iptables=false",
+                "--ip-masq=false", "--add-runtime", f"{WRAPPER_RUNTIME}={wrapper}",
+                "--default-runtime", WRAPPER_RUNTIME,
+                "--cgroup-parent", f"/{cgroup}/docker"]
         spec = ProcessSpec("dockerd", argv, log_dir / "dockerd.log", self.ready,
-                           start_timeout=60, stop_grace=10)
+                           start_timeout=60, stop_grace=20)
         self.proc = ManagedProcess(spec, run_id, registry)
 
     def ready(self) -> bool:
@@ -42,10 +76,34 @@ class PrivateDockerd:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host}
 
-    def __enter__(self) -> PrivateDockerd:
-        self.proc.start()
+    @property
+    def netns(self) -> str:
+        """The daemon's network namespace (where kind's network and ports are)."""
+        pid = self.proc.pid
+        if pid is None:
+            raise HarnessError("the private Docker daemon is not running")
+        return f"/proc/{pid}/ns/net"
+
+    def start(self) -> PrivateDockerd:
+        node_host.acquire_sysctls(Path(self.registry), self.run_id)
+        node_host.create_cgroups(self.run_id, children=("system", "docker"))
+        try:
+            self.proc.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> dict[str, object]:
+        """The daemon, then whatever of its containers is left (their cgroups), the
+        claim, the temp dir. Idempotent."""
         self.proc.stop()
+        undone = node_host.release_host(self.run_id)
         shutil.rmtree(self.root, ignore_errors=True)
+        return undone
+
+    def __enter__(self) -> PrivateDockerd:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -15,62 +15,33 @@ deletes it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.existing import BackendError
 from harness.backends.install.charts import deep_merge
-from harness.backends.install.environment import (
-    TARGETS,
-    ChartsEnvironment,
-    KindUnavailable,
-    Step,
-)
-from harness.backends.local.components.git import IN_CLUSTER_URL, REPO
+from harness.backends.install.environment import KindUnavailable, Step
+from harness.backends.install.host_services import HOST_SERVICES, HostServices
 from harness.errors import HarnessError
-from harness.runtime.probes import http_ok
-from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
-from harness.runtime.redact import REDACTOR
 from harness.settings import Settings
 from harness.toolchain import Toolchain
-from harness.wait import eventually
 
 if TYPE_CHECKING:
     from harness.backends.local.components.node import Node
     from harness.backends.local.environment import LocalEnvironment
-    from harness.clients.alerts import ReceivedAlerts
 
 PODS_CAPABILITIES = frozenset({"eso-metrics", "pod-faults", "prometheus", "alert-receiver",
                                "gitops", "in-cluster"})
 LOCAL_COMPONENTS = ("kube", "node", "git")
 RELEASES = ("vault", "external-secrets", "prometheus", "argocd")
 IMAGES = ("openbao", "external-secrets", "prometheus", "alertmanager", "argocd", "redis")
-HOST_SERVICES = "heracles"  # the namespace of the harness's own services, published
 
 
-class ReceivedFile:
-    """The notifications the harness's receiver wrote, one JSON line each."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def notifications(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines()
-                if line.strip()]
-
-
-class PodsEnvironment(ChartsEnvironment):
+class PodsEnvironment(HostServices):
     backend = "pods"
     release_names = RELEASES
     post_render = ("pin",)
-    receiver_url = f"http://alert-receiver.{HOST_SERVICES}.svc.cluster.local/alerts"
 
     def __init__(self, settings: Settings | None = None, toolchain: Toolchain | None = None,
                  vault_overrides: dict[str, Any] | None = None) -> None:
@@ -122,73 +93,9 @@ class PodsEnvironment(ChartsEnvironment):
         super().detach()
         self.local().attach().keep_running()
 
-    @property
-    def received_file(self) -> Path:
-        return self.dir / "alerts" / "received.jsonl"
-
-    def publish_host_services(self) -> None:
-        """The Git server (the platform repository, credentials required) and the
-        webhook receiver, as Services Argo CD and Alertmanager reach by DNS."""
-        [port] = self.registry.ports.allocate(self.run_id, 1)
-        self.received_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, RUN_ID_ENV: self.run_id, REGISTRY_ENV: str(self.registry.root)}
-        self.forwards.append(subprocess.Popen(
-            [sys.executable, "-m", "harness.daemons.receiver", "--listen",
-             f"127.0.0.1:{port}", "--out", str(self.received_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            start_new_session=True))
-        eventually(lambda: http_ok(f"http://127.0.0.1:{port}/healthz")(), timeout=30,
-                   description="the alert receiver answers")
-        node = self.node()
-        node.publish(HOST_SERVICES, "alert-receiver", port, 80)
-        git = self.local().attach().git
-        node.publish(HOST_SERVICES, "git", int(git.address.rsplit(":", 1)[1]), 80)
-
-    def argocd_steps(self) -> list[Step]:
-        return [Step("argocd login, with the password from argocd-initial-admin-secret",
-                     action=self.argocd_login),
-                Step(f"argocd repo add {IN_CLUSTER_URL}/{REPO} --username --password",
-                     action=self.argocd_repo_add)]
-
-    def argocd(self, *args: str) -> str:
-        """The `argocd` CLI against the API server exposed on 127.0.0.1; its config in
-        the state dir, nothing in ~/.config."""
-        run = subprocess.run([self.tool("argocd"), "--config", str(self.dir / "argocd.cfg"),
-                              *args], capture_output=True, text=True, timeout=120)
-        if run.returncode != 0:
-            raise BackendError(f"argocd {args[0]}: "
-                               f"{REDACTOR.redact((run.stderr or run.stdout).strip())}")
-        return run.stdout
-
-    def argocd_login(self) -> None:
-        import base64
-
-        encoded = eventually(lambda: self.run_kubectl(
-            "get", "secret", "-n", "argocd", "argocd-initial-admin-secret", "-o",
-            "jsonpath={.data.password}") or None, timeout=120, retry_on=(BackendError,),
-            error=BackendError, description="argocd-initial-admin-secret")
-        password = base64.b64decode(encoded).decode()
-        REDACTOR.add(password)
-        address = self.forward(*TARGETS["argocd"])
-        eventually(lambda: self.argocd("login", address, "--username", "admin",
-                                       "--password", password, "--insecure") or True,
-                   timeout=120, retry_on=(BackendError,), error=BackendError,
-                   description="argocd login")
-
-    def argocd_repo_add(self) -> None:
-        creds = self.local().attach().git.credentials()
-        if creds is None:
-            raise BackendError("the Git server runs without credentials")
-        self.argocd("repo", "add", f"{IN_CLUSTER_URL}/{REPO}", "--username", creds[0],
-                    "--password", creds[1])
-
-    def alerts(self) -> ReceivedAlerts:
-        from harness.clients.alerts import ReceivedAlerts
-
-        return ReceivedAlerts(ReceivedFile(self.received_file))
-
-    def git_url(self) -> str:
-        return self.local().attach().git.url()
+    def publish(self, namespace: str, service: str, host_port: int, port: int) -> str:
+        """Through the node's bridge (`Node.publish`)."""
+        return self.node().publish(namespace, service, host_port, port)
 
     def node(self) -> Node:
         from harness.backends.local.components.node import Node

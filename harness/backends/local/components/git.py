@@ -54,8 +54,9 @@ class GitServer(Component):
 
     @property
     def in_cluster(self) -> bool:
-        """The platform's clients are Pods on the real node: in-cluster names resolve."""
-        return "node" in self.ctx.components
+        """The platform's clients are Pods (on the real node, or in kind): in-cluster
+        names resolve."""
+        return "node" in self.ctx.components or self.ctx.settings.git_in_cluster
 
     @property
     def credentials_file(self) -> Path:

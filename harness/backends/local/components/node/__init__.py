@@ -15,7 +15,6 @@ leaves the host as it was.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -311,34 +310,14 @@ class Node(Component):
         port` — a Service without selector whose endpoint is the apiserver's address in
         the node, where the bridge listens and carries it to the host. Idempotent;
         returns the in-cluster URL authority."""
-        from kubernetes import client
+        from harness.backends.install.host_services import publish_service
 
-        kube = self.ctx.require(Kube)
-        core = client.CoreV1Api(kube.api_client())
         inside = f"{NODE_APISERVER_IP}:{host_port}"
         if not any(s == f"node:{inside}=127.0.0.1:{host_port}" for s in self._forwards()):
             self._add_forward(f"node:{inside}=127.0.0.1:{host_port}",
                               f"{namespace}/{service}")
-        meta = client.V1ObjectMeta(name=service, namespace=namespace,
-                                   labels={"app.kubernetes.io/managed-by": "heracles-harness"})
-        objects: list[tuple[Any, Any]] = [
-            (core.create_namespace, client.V1Namespace(
-                metadata=client.V1ObjectMeta(name=namespace))),
-            (functools.partial(core.create_namespaced_service, namespace), client.V1Service(
-                metadata=meta, spec=client.V1ServiceSpec(ports=[client.V1ServicePort(
-                    name="tcp", port=port, target_port=host_port)]))),
-            (functools.partial(core.create_namespaced_endpoints, namespace),
-             client.V1Endpoints(metadata=meta, subsets=[client.V1EndpointSubset(
-                 addresses=[client.V1EndpointAddress(ip=NODE_APISERVER_IP)],
-                 ports=[client.CoreV1EndpointPort(name="tcp", port=host_port)])]))]
-        for create, body in objects:
-            try:
-                create(body)
-            except client.ApiException as exc:
-                if exc.status != 409:
-                    raise HarnessError(f"publishing {namespace}/{service}: {exc.reason}"
-                                       ) from None
-        return f"{service}.{namespace}.svc.cluster.local:{port}"
+        return publish_service(self.ctx.require(Kube).api_client(), namespace, service,
+                               NODE_APISERVER_IP, port, host_port)
 
     def _add_forward(self, spec: str, what: str) -> None:
         """One more forward in the bridge's file, applied (SIGHUP) before returning."""
