@@ -6,8 +6,8 @@
 #   ./deploy-local.sh --setup-only     everything but `harness up` (what CI uses)
 #   ./deploy-local.sh --backend pods   the platform from its Helm charts as real Pods on a
 #                                      real node joined to the local control plane (root)
-#   ./deploy-local.sh --backend kind   a kind cluster with the charts instead of processes
-#                                      (needs Docker and the images: no registry here)
+#   ./deploy-local.sh --backend kind   a kind cluster (node image built here) with the
+#                                      charts; your Docker, or a private dockerd as root
 #
 # Every step is idempotent: a second run reuses the venv and the toolchain cache
 # (binaries keyed by component + version under $XDG_CACHE_HOME/heracles-harness).
@@ -68,6 +68,10 @@ step "toolchain (built once, then cached by version)"
 
 step "container images (from the toolchain, no registry; cached by content)"
 .venv/bin/harness images build
+if [ "$(id -u)" -eq 0 ]; then
+  step "kind node image (Debian rootfs + kind's base files + the images above; cached)"
+  .venv/bin/harness images node-image
+fi
 
 if [ "$setup_only" -eq 1 ]; then
   step "setup done in $(( $(date +%s) - started ))s (--setup-only: platform not started)"
@@ -75,10 +79,31 @@ if [ "$setup_only" -eq 1 ]; then
 fi
 
 if [ "$backend" = kind ]; then
-  step "kind backend: render and validate offline, then create the cluster"
-  .venv/bin/harness backend kind-plan
-  .venv/bin/harness backend kind-up
+  step "kind backend (profile: $profile): the node image built here, kind against your Docker (or a private daemon as root), the platform's Helm charts"
+  .venv/bin/harness backend kind-plan --profile "$profile" >/dev/null
+  .venv/bin/harness up --backend kind --profile "$profile" >/dev/null
+  step "GitOps bootstrap: Argo CD (a Pod) syncs argocd/$profile/app-of-apps.yaml from the Git server"
+  bootstrap_ok=1
+  .venv/bin/harness gitops bootstrap --backend kind || bootstrap_ok=0
+  eval "$(.venv/bin/harness env --backend kind)"
+  kubectl get nodes -o wide
+  kubectl get pods -n vault -o wide
+  kubectl get pods -n external-secrets
+  kubectl get applications -n argocd
   step "done in $(( $(date +%s) - started ))s"
+  cat <<TXT
+The platform runs on a kind cluster (profile $profile). The spec's runbook works as written:
+  eval "\$(.venv/bin/harness env --backend kind)"
+  kubectl exec -n vault vault-0 -- vault status
+  kubectl logs -n external-secrets deployment/external-secrets
+  kubectl get applications -n argocd
+Stop:            .venv/bin/harness down --backend kind
+TXT
+  if [ "$bootstrap_ok" -ne 1 ]; then
+    echo "The app-of-apps is not Synced/Healthy (see above). On staging/prod the spec's store" >&2
+    echo "says http:// while Vault speaks TLS only — README, \"What the harness found\"." >&2
+    exit 1
+  fi
   exit 0
 fi
 

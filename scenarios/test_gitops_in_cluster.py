@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 
+from harness import eventually
 from harness.clients.argocd import Applications
 from harness.gitops.deploy import bootstrap
 
@@ -63,5 +64,12 @@ def test_the_runbook_manual_sync_patch_runs_an_operation(booted, kube):
     apps = Applications(kube)
     kube.kubectl("patch", "application", "workload", "-n", "argocd", "-p",
                  '{"operation":{"sync":{}}}', "--type", "merge")
-    state = apps.wait("workload", sync="Synced", health="Healthy", timeout=120)
+    apps.wait("workload", sync="Synced", health="Healthy", timeout=120)
+
+    def settled() -> dict | None:
+        """Synced and Healthy can show while the operation still runs (seen on kind)."""
+        state = apps.state("workload")
+        return state if state["operation"].get("phase") != "Running" else None
+
+    state = eventually(settled, timeout=120, description="workload's sync operation ended")
     assert state["operation"].get("phase") in (None, "Succeeded"), state["operation"]

@@ -40,7 +40,9 @@ def vault_in_pod(kube, platform, *args: str, pod: str = "vault-0", check: bool =
 
 def test_get_nodes_and_pods_shows_the_real_node_and_the_platform(kube):
     listing = kube.kubectl("get", "nodes,pods", "--all-namespaces", "-o", "wide").stdout
-    node = next(line for line in listing.splitlines() if line.startswith("node/heracles-node"))
+    # the node Vault runs on (the real node of the pods backend, kind's control plane)
+    name = kube.core.read_namespaced_pod("vault-0", "vault").spec.node_name
+    node = next(line for line in listing.splitlines() if line.startswith(f"node/{name} "))
     assert " Ready " in f" {node} "
     pods = {line.split()[1]: line.split()[3] for line in listing.splitlines()
             if line.startswith(("vault ", "external-secrets ", "argocd ", "monitoring "))}

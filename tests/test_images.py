@@ -139,3 +139,60 @@ def test_images_cli_lists_states(toolchain: Toolchain, tmp_path: Path) -> None:
     assert result.exit_code == 1
     bad = CliRunner().invoke(main, ["images", "build", "--only", "nope"])
     assert bad.exit_code != 0 and "unknown image(s): nope" in bad.output
+
+
+def test_a_net_bind_program_carries_its_file_capability_into_the_layer(
+        toolchain: Toolchain, tmp_path: Path) -> None:
+    """CoreDNS binds :53 as nobody (kubeadm's Deployment drops every capability but
+    NET_BIND_SERVICE): the upstream image's file capability, unpacked by GNU tar with
+    xattrs as containerd and docker do, reads back with getcap."""
+    base = recipe(tmp_path, "caps")
+    capped = Recipe(base.key, base.ref, base.files, shell=False, net_bind=("/payload.txt",))
+    [image] = ImageBuilder(toolchain, tmp_path / "cache").build_recipes([capped])
+    out = tmp_path / "out"
+    with tarfile.open(image.archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        tar.extractall(out, filter="data")
+    app = out / manifest[0]["Layers"][-1]
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "-C", str(root), "-xzf",
+                    str(app)], check=True)
+    getcap = shutil.which("getcap") or "/usr/sbin/getcap"
+    if not Path(getcap).exists():
+        pytest.skip("getcap (libcap2-bin) missing")
+    caps = subprocess.run([getcap, str(root / "payload.txt")], capture_output=True,
+                          text=True, check=True).stdout
+    assert "cap_net_bind_service=ep" in caps
+    # and the recipe's identity changes with it: no stale archive without the capability
+    assert capped.identity() != base.identity()
+
+
+def test_the_kind_node_storage_is_kinds_standard_class_from_the_provisioner_manifest(
+        toolchain: Toolchain) -> None:
+    from harness.images.node_image import CNI_CONFIG, NODE_POD_CIDR, default_storage
+    from harness.images.recipes import BUSYBOX, LOCAL_PATH
+
+    upstream = toolchain.file("local-path-provisioner", "local-path-storage.yaml")
+    docs = {d["kind"]: d for d in default_storage(upstream)}
+    sc = docs["StorageClass"]
+    assert sc["metadata"]["name"] == "standard"
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] \
+        == "true"
+    [container] = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == LOCAL_PATH and container["imagePullPolicy"] == "IfNotPresent"
+    assert BUSYBOX in docs["ConfigMap"]["data"]["helperPod.yaml"]
+    ipam = CNI_CONFIG["plugins"][0]["ipam"]  # type: ignore[index]
+    assert ipam["ranges"] == [[{"subnet": NODE_POD_CIDR}]]
+
+
+def test_kube_proxy_carries_iptables_extensions_and_what_they_link() -> None:
+    """Found on the first kind cluster: `-m statistic` failed in kube-proxy's image
+    ("Couldn't load match") because the extension's libm was not in it."""
+    from harness.images.recipes import XTABLES_DIR, XTABLES_EXTENSIONS
+
+    proxy = RECIPES["kube-proxy"]
+    if not XTABLES_EXTENSIONS:
+        pytest.skip(f"no iptables extensions in {XTABLES_DIR} (iptables not installed)")
+    assert f"{XTABLES_DIR}/libxt_statistic.so" in proxy.libs_of
+    assert XTABLES_DIR in proxy.host_trees

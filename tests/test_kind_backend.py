@@ -1,9 +1,12 @@
-"""The kind backend, as far as this machine can take it: the cluster config, the chart
-values rendered by the real Helm (lint + template) from the pinned charts, the images
-pinned to the local toolchain's versions, the plan of steps, and the precise reason it
-stops when Docker or the images are missing."""
+"""The kind backend without a cluster: the cluster config (official and local node
+image), the chart values rendered by the real Helm (lint + template) from the pinned
+charts, the images pinned to the local toolchain's versions, the plan of steps, and the
+precise reason it stops when it cannot run. The cluster itself: scenarios/
+test_kind_backend.py."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import yaml
@@ -12,11 +15,14 @@ from harness.backends.existing import BackendError
 from harness.backends.install.charts import charts, vault_values
 from harness.backends.install.environment import KindUnavailable
 from harness.backends.kind.environment import (
+    KUBELET_PATCH,
     NODE_IMAGE,
     KindEnvironment,
     cluster_config,
     validate_cluster_config,
 )
+from harness.errors import HarnessError
+from harness.images.node_image import NODE_REF
 from harness.images.recipes import RECIPES
 from harness.settings import Settings
 
@@ -24,7 +30,7 @@ from harness.settings import Settings
 @pytest.fixture(scope="module")
 def kind(tmp_path_factory):
     return KindEnvironment(Settings(state_dir=tmp_path_factory.mktemp("kind-state"),
-                                    profile="staging"))
+                                    profile="staging", kind_image="official"))
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,19 @@ def test_the_cluster_config_is_valid_and_listens_on_loopback_only(rendered):
     assert validate_cluster_config(cfg) == []
     assert cfg["networking"]["apiServerAddress"] == "127.0.0.1"
     assert cfg["nodes"][0]["image"] == NODE_IMAGE
+    # kubelet 1.34 refuses cgroup v1 unless told: kind does not tell it, we do
+    assert cfg["kubeadmConfigPatches"] == [KUBELET_PATCH]
+    assert "failCgroupV1: false" in KUBELET_PATCH
+
+
+def test_the_local_node_image_is_accepted_without_a_digest_and_nothing_else_is(tmp_path):
+    """A node image built here has an image ID, no repository digest: accepted by its
+    reference, while any other undigested image is refused."""
+    local = KindEnvironment(Settings(state_dir=tmp_path, kind_image="local"))
+    cfg = yaml.safe_load((local.render()["dir"] / "cluster.yaml").read_text())
+    assert cfg["nodes"][0]["image"] == NODE_REF
+    assert validate_cluster_config(cfg, frozenset({NODE_REF})) == []
+    assert any("pinned by digest" in p for p in validate_cluster_config(cfg))
 
 
 @pytest.mark.parametrize(("mutate", "problem"), [
@@ -140,33 +159,63 @@ def test_the_plan_creates_loads_installs_initialises_then_forwards(kind, rendere
     steps = kind.plan()
     names = [s.name for s in steps]
     assert names[0].startswith("preflight")
-    assert names[1] == "create the cluster"
-    loads = [n for n in names if n.startswith("load image ")]
-    assert len(loads) == len(rendered["images"]) - 1  # all but the node image
+    create = names.index("create the cluster")
+    load = names.index("load the platform's images into the node")
+    assert names.index("the Git server (for Argo CD)") < create < load
+    if kind.docker_mode == "private":  # no Docker answers here: the harness brings one
+        assert names[1].startswith("private Docker daemon") and names[create + 1].startswith(
+            "carry the API server and Services to 127.0.0.1")
     order = [names.index(n) for n in ("install CRDs at the toolchain's versions",
                                       "helm install vault", "helm install external-secrets",
                                       "helm install prometheus",
                                       "helm install argocd")]
-    assert order == sorted(order) and order[0] > names.index(loads[-1])
+    assert order == sorted(order) and order[0] > load
     init = next(i for i, n in enumerate(names) if n.startswith("vault: operator init"))
     tls = next(i for i, n in enumerate(names) if n.startswith("vault: TLS certificate"))
     assert tls < names.index("helm install vault") < init < names.index(
         "helm install external-secrets")
     assert names[-1].startswith("reach Vault")
-    create = steps[1].argv
-    assert create[1:4] == ["create", "cluster", "--name"] and "--config" in create
+    argv = steps[create].argv
+    assert argv[1:4] == ["create", "cluster", "--name"] and "--config" in argv
 
 
-def test_without_a_docker_daemon_the_reason_is_precise(kind, monkeypatch, tmp_path):
+def test_the_official_image_behind_the_private_daemon_is_refused_with_the_reason(
+        tmp_path, monkeypatch):
+    """No Docker answers and the official image is asked for: the private daemon reaches
+    no registry, and the message says what to do instead."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
-    with pytest.raises(KindUnavailable, match="the Docker daemon is not reachable"):
+    kind = KindEnvironment(Settings(state_dir=tmp_path, kind_image="official"))
+    kind.render()
+    kind.plan()
+    assert kind.docker_mode == "private"
+    if os.geteuid() != 0:
+        with pytest.raises(KindUnavailable, match="starting a private one needs root"):
+            kind.preflight()
+        return
+    with pytest.raises(KindUnavailable, match=r"no registry is reachable.*harness images "
+                                              r"node-image"):
         kind.preflight()
 
 
-def test_without_a_docker_cli_the_reason_is_precise(kind, monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(KindUnavailable, match="no docker CLI on PATH"):
-        kind.preflight()
+def test_a_local_image_not_built_yet_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    from harness.toolchain import Toolchain
+
+    # the toolchain's binaries, but an image cache where no node image was ever built
+    kind = KindEnvironment(Settings(state_dir=tmp_path, cache_dir=tmp_path / "cache",
+                                    kind_image="local"),
+                           toolchain=Toolchain(Settings().cache_dir))
+    kind.node_image = NODE_REF
+    kind.docker_mode = "private"
+    if os.geteuid() == 0:
+        with pytest.raises(KindUnavailable, match="the node image is not built: harness "
+                                                  "images node-image"):
+            kind.preflight()
+
+
+def test_an_unknown_kind_image_choice_is_refused():
+    with pytest.raises(HarnessError, match="unknown kind image 'latest'"):
+        Settings(kind_image="latest")
 
 
 def test_the_teams_vault_values_reach_the_vault_chart(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import err, out, settings_from, show_event
+from harness.cli.common import err, out, settings_from
 
 
 @click.group()
@@ -54,20 +54,22 @@ KIND_IMAGE = click.option(
 
 @backend.command("kind-plan")
 @KIND_IMAGE
+@click.option("--profile", type=click.Choice(["dev", "staging", "prod"]), default=None,
+              help="Vault: dev (one dev-mode Pod) or staging/prod (3 raft Pods, TLS).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=None,
               help="Write cluster.yaml, values/, rendered/ here (default: <state>/kind).")
 @click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, help="Your Vault Helm values, merged into the Vault chart's.")
 @click.pass_context
-def backend_kind_plan(ctx: click.Context, kind_image: str | None, out_dir: Path | None,
-                      vault_values: Path | None) -> None:
+def backend_kind_plan(ctx: click.Context, kind_image: str | None, profile: str | None,
+                      out_dir: Path | None, vault_values: Path | None) -> None:
     """Render and validate the kind backend offline (cluster config, chart values, helm
     lint + template) and print the plan of steps `kind-up` would run."""
     from harness.backends.kind.environment import KindEnvironment
 
     kind = KindEnvironment(settings_from(ctx, vault_values=vault_values,
-                                         kind_image=kind_image))
+                                         kind_image=kind_image, profile=profile))
     rendered = kind.render(out_dir)
     err.print(f"rendered into {rendered['dir']}: "
               + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
@@ -86,18 +88,11 @@ def backend_kind_plan(ctx: click.Context, kind_image: str | None, out_dir: Path 
               help="Vault: dev (one dev-mode Pod) or staging/prod (3 raft Pods, TLS).")
 @click.pass_context
 def backend_kind_up(ctx: click.Context, kind_image: str | None, profile: str | None) -> None:
-    """Create the kind cluster and install the platform, then run the suites with
-    `--harness-backend existing --harness-existing-config <state>/kind/existing.yaml`.
-    Exits 2 with the exact reason when Docker or an image is missing."""
-    from harness.backends.install.session import start_detached
-    from harness.backends.kind.environment import KindEnvironment
+    """Create the kind cluster and install the platform (the same as `harness up
+    --backend kind`): detached, with its existing-backend config in <state>/kind."""
+    from harness.cli.environment import charts_up
 
-    started = start_detached(KindEnvironment(settings_from(ctx, kind_image=kind_image,
-                                                           profile=profile)),
-                             progress=show_event)
-    assert isinstance(started.env, KindEnvironment)
-    err.print(f"[green]kind cluster {started.env.name} up[/]; endpoints: {started.config} "
-              "(port-forwards run until `harness backend kind-down`)")
+    charts_up("kind", settings_from(ctx, kind_image=kind_image, profile=profile))
 
 
 @backend.command("kind-down")

@@ -19,14 +19,29 @@ from harness.errors import HarnessError
 from harness.settings import PROFILES
 
 if TYPE_CHECKING:
+    from harness.backends.install.environment import ChartsEnvironment
     from harness.backends.local.environment import LocalEnvironment
     from harness.settings import Settings
 
 
 BACKEND_OPTION = click.option(
-    "--backend", type=click.Choice(["local", "pods"]), default="local", show_default=True,
+    "--backend", type=click.Choice(["local", "pods", "kind"]), default="local",
+    show_default=True,
     help="local: the platform as processes on 127.0.0.1; pods: installed from its Helm "
-         "charts as real Pods on the local control plane's real node (needs root).")
+         "charts as real Pods on the local control plane's real node (needs root); kind: "
+         "the same charts on a kind cluster (your Docker, or a private daemon as root).")
+CHART_BACKENDS = ("pods", "kind")
+
+
+def charts_env_class(backend: str) -> type[ChartsEnvironment]:
+    """The environment class of a chart backend."""
+    if backend == "kind":
+        from harness.backends.kind.environment import KindEnvironment
+
+        return KindEnvironment
+    from harness.backends.pods.environment import PodsEnvironment
+
+    return PodsEnvironment
 
 
 @click.command()
@@ -44,18 +59,25 @@ BACKEND_OPTION = click.option(
 @click.option("--recreate", is_flag=True,
               help="Start from nothing: a stopped environment's data in this state "
                    "directory (etcd, Vault, Git) is removed first.")
+@click.option("--kind-image", type=click.Choice(["auto", "local", "official"]), default=None,
+              help="kind's node image: local (built here), official (kindest/node, "
+                   "pulled), auto (local when built) [default: auto].")
 @click.pass_context
 def up(ctx: click.Context, backend: str, profile: str | None, components: tuple[str, ...],
-       time_scale: float | None, vault_values: Path | None, recreate: bool) -> None:
+       time_scale: float | None, vault_values: Path | None, recreate: bool,
+       kind_image: str | None) -> None:
     """Bring the environment up, or attach to it if it is already running."""
     from harness.backends.local.environment import bring_up, profile_chosen
 
     settings = settings_from(ctx, profile=profile, time_scale=time_scale,
-                             vault_values=vault_values.resolve() if vault_values else None)
-    if backend == "pods":
+                             vault_values=vault_values.resolve() if vault_values else None,
+                             kind_image=kind_image)
+    if kind_image and backend != "kind":
+        raise click.UsageError("--kind-image is a kind-backend option")
+    if backend in CHART_BACKENDS:
         if components or recreate:
             raise click.UsageError("--components and --recreate are local-backend options")
-        _pods_up(settings)
+        charts_up(backend, settings)
         return
     platform = bring_up(settings, components_option(components),
                         keep_running_profile=not profile_chosen(profile), recreate=recreate,
@@ -65,37 +87,35 @@ def up(ctx: click.Context, backend: str, profile: str | None, components: tuple[
     click.echo(platform.env_exports())
 
 
-def _pods_up(settings: Settings) -> None:
-    """The pods backend, detached: its record in <state>/pods, the local control plane
-    and node under <state>/local; a second `up` reports the running one."""
+def charts_up(backend: str, settings: Settings) -> None:
+    """A chart backend, detached: its record in <state>/<backend> (pods: the local
+    control plane and node under <state>/local); a second `up` reports the running one."""
     import time
 
     from harness.backends.install.session import start_detached
-    from harness.backends.pods.environment import PodsEnvironment
 
+    cls = charts_env_class(backend)
     try:
-        running = PodsEnvironment.from_record(settings)
+        running = cls.from_record(settings)
     except HarnessError:
         running = None
     if running is not None and running.running():
-        err.print(f"[green]already up[/] (pods backend, {settings.state_dir}); "
-                  "`harness down --backend pods` first to start again")
+        err.print(f"[green]already up[/] ({backend} backend, {settings.state_dir}); "
+                  f"`harness down --backend {backend}` first to start again")
         click.echo(running.env_exports())
         return
     t0 = time.monotonic()
-    started = start_detached(PodsEnvironment(settings), progress=show_event)
-    err.print(f"[green]up[/] (pods backend, profile {settings.profile}) in "
+    started = start_detached(cls(settings), progress=show_event)
+    err.print(f"[green]up[/] ({backend} backend, profile {settings.profile}) in "
               f"{time.monotonic() - t0:.1f}s — state: {settings.state_dir}; endpoints: "
               f"{started.config}")
     click.echo(started.env.env_exports())
 
 
-def _pods_status(settings: Settings, as_json: bool) -> None:
+def _charts_status(backend: str, settings: Settings, as_json: bool) -> None:
     """The platform's Pods, namespace by namespace: phase and readiness. Exit 1 when one
     is not Running and Ready (a Job's Pod may be Succeeded)."""
-    from harness.backends.pods.environment import PodsEnvironment
-
-    env = PodsEnvironment.from_record(settings)
+    env = charts_env_class(backend).from_record(settings)
     items: list[Any] = env.kube_client().core.list_pod_for_all_namespaces().items
     pods = [{"namespace": p.metadata.namespace, "pod": p.metadata.name,
              "phase": p.status.phase, "node": p.spec.node_name,
@@ -104,7 +124,7 @@ def _pods_status(settings: Settings, as_json: bool) -> None:
             for p in items if not (p.spec.node_name or "").startswith("kwok")]
     healthy = all(p["ready"] or p["phase"] == "Succeeded" for p in pods)
     if as_json:
-        click.echo(json.dumps({"backend": "pods", "profile": env.profile,
+        click.echo(json.dumps({"backend": backend, "profile": env.profile,
                                "running": env.running(), "pods": pods}, indent=2))
     else:
         table = Table("namespace", "pod", "phase", "ready")
@@ -141,11 +161,9 @@ def down(ctx: click.Context, backend: str, purge: bool) -> None:
     from harness.backends.local.environment import LocalEnvironment
 
     settings = settings_from(ctx)
-    if backend == "pods":
-        from harness.backends.pods.environment import PodsEnvironment
-
-        PodsEnvironment.from_record(settings).down()
-        err.print(f"pods backend in {settings.state_dir} stopped")
+    if backend in CHART_BACKENDS:
+        charts_env_class(backend).from_record(settings).down()
+        err.print(f"{backend} backend in {settings.state_dir} stopped")
         if purge:
             import shutil
 
@@ -163,8 +181,8 @@ def status(ctx: click.Context, backend: str, as_json: bool) -> None:
     environment (with --json, after printing its `"status": "absent"` document)."""
     from harness.backends.local.environment import LocalEnvironment
 
-    if backend == "pods":
-        _pods_status(settings_from(ctx), as_json)
+    if backend in CHART_BACKENDS:
+        _charts_status(backend, settings_from(ctx), as_json)
         return
 
     st = LocalEnvironment(settings_from(ctx)).status()
@@ -199,10 +217,8 @@ def env(ctx: click.Context, backend: str) -> None:
     """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
     from harness.backends.local.environment import LocalEnvironment
 
-    if backend == "pods":
-        from harness.backends.pods.environment import PodsEnvironment
-
-        click.echo(PodsEnvironment.from_record(settings_from(ctx)).env_exports())
+    if backend in CHART_BACKENDS:
+        click.echo(charts_env_class(backend).from_record(settings_from(ctx)).env_exports())
         return
     click.echo(LocalEnvironment(settings_from(ctx)).env_exports())
 

@@ -61,7 +61,7 @@ def gitops() -> None:
 @click.option("--env", "env_name", type=click.Choice(["dev", "staging", "prod"]),
               default=None, help="Which argocd/<env>/app-of-apps.yaml (default: the profile).")
 @click.option("--timeout", type=float, default=180.0, show_default=True)
-@click.option("--backend", type=click.Choice(["local", "pods"]), default="local",
+@click.option("--backend", type=click.Choice(["local", "pods", "kind"]), default="local",
               show_default=True, help="The environment `harness up --backend` started.")
 @click.pass_context
 def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
@@ -73,10 +73,10 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
     from harness.gitops.deploy import NotSynced, bootstrap
 
     platform: Environment
-    if backend == "pods":
-        from harness.backends.pods.environment import PodsEnvironment
+    if backend in ("pods", "kind"):
+        from harness.cli.environment import charts_env_class
 
-        platform = PodsEnvironment.from_record(settings_from(ctx)).attach()
+        platform = charts_env_class(backend).from_record(settings_from(ctx)).attach()
     else:
         platform = LocalEnvironment(settings_from(ctx)).attach()
     try:

@@ -113,6 +113,8 @@ class ImageBuilder:
             return self._script("argocd-cp.sh", ARGOCD_CP)
         if source.kind == "built" and source.ref == "gpg-wrapper":
             return self._script("gpg-wrapper.sh", GPG_WRAPPER)
+        if source.kind == "built" and source.ref == "sample-app-metrics":
+            return self._script("sample-app-metrics", SAMPLE_APP_METRICS)
         if source.kind == "built" and source.ref == "iptables-wrapper":
             return self._script("iptables-wrapper.sh", IPTABLES_WRAPPER)
         raise ImageError(f"unknown source {source.describe()}")
@@ -360,6 +362,11 @@ exec /bin/busybox cp "$@"
 # list and import keys: gpg itself, here, with nothing around it.
 GPG_WRAPPER = """#!/bin/sh
 exec gpg "$@"
+"""
+
+SAMPLE_APP_METRICS = """# HELP sample_app_up The sample workload answers.
+# TYPE sample_app_up gauge
+sample_app_up 1
 """
 
 # kube-proxy's iptables: the mode the node already uses (the one holding more rules,

@@ -27,6 +27,9 @@ PROMETHEUS = "quay.io/prometheus/prometheus:v2.42.0"
 ALERTMANAGER = "quay.io/prometheus/alertmanager:v0.25.0"
 # The kind node's control plane, under the names and tags `kubeadm config images list`
 # gives for v1.34.4. etcd is the toolchain's v3.6.16 under the tag kubeadm asks for.
+# The fixtures' workload (fixtures/gitops/workload): on KWOK nodes nothing is pulled; on
+# kind its Pods run this — busybox httpd answering on its metrics port.
+SAMPLE_APP = "registry.example.com/sample-app:1.0.0"
 KUBE_VERSION = "v1.34.4"
 KUBE_APISERVER = f"registry.k8s.io/kube-apiserver:{KUBE_VERSION}"
 KUBE_CONTROLLER_MANAGER = f"registry.k8s.io/kube-controller-manager:{KUBE_VERSION}"
@@ -187,6 +190,9 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
                  "/app/config/gpg/source": 0o755, "/app/config/gpg/keys": 0o755},
            users=(("argocd", 999),), user="999", workdir="/home/argocd",
            env=(PATH_ENV, "HOME=/home/argocd", "USER=argocd")),
+    Recipe("sample-app", SAMPLE_APP, {"/www/metrics": Source("built", "sample-app-metrics")},
+           entrypoint=("httpd", "-f", "-v", "-p", "8080", "-h", "/www"), user=NOBODY,
+           env=(PATH_ENV,), ports=("8080/tcp",)),
     Recipe("redis", REDIS, {"/usr/local/bin/redis-server": host("/usr/bin/redis-server")},
            libs_of=("/usr/local/bin/redis-server",), dirs={"/data": 0o777},
            users=(("redis", 999),), entrypoint=("redis-server",), workdir="/data",

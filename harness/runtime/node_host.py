@@ -200,12 +200,22 @@ def sysctl_runs(registry: Path | None = None) -> list[str]:
     return sorted(r for r, reg in runs.items() if registry is None or reg == str(registry))
 
 
+def run_tmp_dir(run_id: str) -> Path:
+    """A node run's scratch directory on the host (short: sockets live in it), removed
+    with the run's other host changes."""
+    return Path("/tmp") / cgroup_name(run_id)
+
+
 def release_host(run_id: str) -> dict[str, object]:
     """Undo everything a node run changed on the host: its processes in cgroups, the
-    cgroups, its claim on the sysctls (kept while a cgroup could not be removed, so the
-    next reaper tries again). Idempotent; cheap when the run had no node."""
+    cgroups, its scratch directory, its claim on the sysctls (kept while a cgroup could
+    not be removed, so the next reaper tries again). Idempotent; cheap when the run had
+    no node."""
+    import shutil
+
     killed = kill_cgroup(run_id) if cgroup_dirs(run_id) else 0
     left = remove_cgroups(run_id)
+    shutil.rmtree(run_tmp_dir(run_id), ignore_errors=True)
     restored = release_sysctls(run_id) if not left else {}
     return {"killed": killed, "cgroups_left": left, "sysctls_restored": restored}
 

@@ -16,8 +16,8 @@ has one; this machine does not). It runs with nothing to reach and nothing to ch
   kind node's kubelet changes — so `release_host` (at `stop`, or the next run's reaper
   after a crash) kills every process a kind cluster had and restores the sysctls.
 
-A ManagedProcess marked with the run id, on a unix socket in a short temp dir (containerd's
-socket under the exec root must fit in 108 bytes).
+A ManagedProcess marked with the run id, on a unix socket in the run's scratch directory
+`/tmp/heracles-<run>` (containerd's socket under the exec root must fit in 108 bytes).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -43,7 +42,9 @@ class PrivateDockerd:
             raise HarnessError("dockerd needs root (it mounts and manages containers)")
         self.run_id = run_id
         self.registry = registry
-        self.root = Path(tempfile.mkdtemp(prefix="hd-", dir="/tmp"))
+        # reaped with the run's cgroups (release_host), however the run ends
+        self.root = node_host.run_tmp_dir(run_id)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_root = data_root or self.root / "data"
         self.docker = docker
         self.host = f"unix://{self.root}/docker.sock"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.backends.existing import BackendError
+from harness.backends.install.charts import deep_merge
 from harness.backends.install.environment import KindUnavailable, Step
 from harness.backends.install.host_services import HOST_SERVICES, HostServices
 from harness.errors import HarnessError
@@ -51,7 +53,7 @@ SYSTEM_DOCKER_CAPABILITIES = KIND_CAPABILITIES - {"gitops", "alert-receiver"}
 LOCAL_COMPONENTS = ("git",)
 # The platform's images, loaded into the node when it is the one built here.
 PLATFORM_IMAGES = ("openbao", "external-secrets", "prometheus", "alertmanager", "argocd",
-                   "redis")
+                   "redis", "sample-app")
 
 # kind v0.30.0's own default node image (pkg/apis/config/defaults/image.go): Kubernetes
 # v1.34.0 — the newest kindest/node that kind release publishes for our v1.34 line.
@@ -138,6 +140,10 @@ class KindEnvironment(HostServices):
     def __init__(self, settings: Settings | None = None, toolchain: Toolchain | None = None,
                  vault_overrides: dict[str, Any] | None = None) -> None:
         super().__init__(settings, toolchain, vault_overrides)
+        # One node (kind's default cluster): the Vault chart's required anti-affinity
+        # would leave two of three raft Pods Pending.
+        self.vault_chart.values = deep_merge(self.vault_chart.values,
+                                             {"server": {"affinity": ""}})
         self.name = f"heracles-{os.urandom(3).hex()}"
         self.capabilities = KIND_CAPABILITIES
         self.kind_image = self.settings.kind_image
@@ -196,7 +202,8 @@ class KindEnvironment(HostServices):
         if private:
             steps.append(Step("carry the API server and Services to 127.0.0.1; publish the "
                               f"Git server and the alert receiver (git.{HOST_SERVICES}, "
-                              f"alert-receiver.{HOST_SERVICES})", action=self.bridge))
+                              f"alert-receiver.{HOST_SERVICES}); cluster DNS for cluster "
+                              "names only", action=self.bridge))
         steps.append(Step("load the platform's images into the node",
                           action=self.load_images))
         return steps
@@ -325,6 +332,27 @@ class KindEnvironment(HostServices):
         self.bridge_pid = proc.pid
         self.save_record()
         self.publish_host_services()
+        self.dns_without_upstream()
+
+    def dns_without_upstream(self) -> None:
+        """CoreDNS answers cluster names only, as on the real node: kubeadm's Corefile
+        forwards the rest to the node's resolver, Docker's embedded DNS, whose upstream
+        the private namespace cannot reach — every such query then waits out its
+        timeout (gRPC's `_grpc_config.<host>` TXT lookups made Argo CD's repo-server
+        miss its liveness probe). Without `forward` they fail at once; `loop` goes with
+        it (it probes the upstream)."""
+        corefile = self.run_kubectl("get", "configmap", "-n", "kube-system", "coredns",
+                                    "-o", "jsonpath={.data.Corefile}")
+        kept = re.sub(r"\n\s*forward \. /etc/resolv\.conf \{[^}]*\}", "", corefile)
+        kept = re.sub(r"\n\s*loop\n", "\n", kept)
+        if kept == corefile:
+            raise BackendError("kubeadm's Corefile has no `forward . /etc/resolv.conf` "
+                               "block to remove")
+        self.run_kubectl("patch", "configmap", "-n", "kube-system", "coredns", "--type",
+                         "merge", "-p", json.dumps({"data": {"Corefile": kept}}))
+        self.run_kubectl("rollout", "restart", "deployment/coredns", "-n", "kube-system")
+        self.run_kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system",
+                         "--timeout=120s")
 
     def _add_forward(self, spec: str) -> None:
         """One more forward in the bridge's file, applied (SIGHUP) before returning."""
@@ -366,15 +394,15 @@ class KindEnvironment(HostServices):
             api.close()
 
     def load_images(self) -> None:
-        """The platform's images built here, into the node (`kind load image-archive`):
-        with the local node image, nothing is pulled."""
-        if self.node_image == NODE_IMAGE:
-            return  # the official node pulls them
+        """The images built here, into the node (`kind load image-archive`): with the
+        local node image all of the platform's, so nothing is pulled; with the official
+        one the node pulls those, and gets only the fixtures' workload, which no
+        registry serves."""
         from harness.images import ImageBuilder
 
         kind = self.tool("kind")
-        for image in ImageBuilder(self.toolchain, self.settings.cache_dir).build(
-                list(PLATFORM_IMAGES)):
+        keys = list(PLATFORM_IMAGES) if self.node_image != NODE_IMAGE else ["sample-app"]
+        for image in ImageBuilder(self.toolchain, self.settings.cache_dir).build(keys):
             run = subprocess.run([kind, "load", "image-archive", image.archive, "--name",
                                   self.name], capture_output=True, text=True,
                                  env=self.docker_env(), timeout=600)
@@ -396,6 +424,21 @@ class KindEnvironment(HostServices):
                 super().run_steps([step], progress)
 
     def up(self, progress: Any = lambda _m: None) -> KindEnvironment:
+        """Crashed runs reaped first (their daemons, node containers, cgroups); what a
+        dead run of this state dir left on disk removed (a kind environment is never
+        resumed)."""
+        self.registry.reap()
+        try:
+            old = json.loads((self.dir / f"{self.backend}.json").read_text())
+        except (OSError, ValueError):
+            old = None
+        if old is not None:
+            if self.registry.get(old.get("run_id", "")) is not None:
+                raise BackendError(f"a kind environment runs in {self.dir}: harness down "
+                                   "--backend kind first")
+            if old.get("docker_root"):
+                shutil.rmtree(old["docker_root"], ignore_errors=True)
+        shutil.rmtree(self.dir / "docker", ignore_errors=True)
         [self.api_port] = self.registry.ports.allocate(self.run_id, 1)
         super().up(progress)
         return self
