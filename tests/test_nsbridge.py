@@ -16,8 +16,8 @@ from pathlib import Path
 import port_for
 import pytest
 
-from harness.backends.local.components.node import runc_wrapper
 from harness.daemons.nsbridge import egress_target_in_node
+from harness.runtime import runc_wrapper
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 

@@ -144,9 +144,9 @@ class NodeImageBuilder:
                 "crictl": self.toolchain.binary("cri-tools", "crictl")}
 
     def _runc_wrapper(self) -> str:
-        from harness.backends.local.components.node import runc_wrapper
+        from harness.runtime import runc_wrapper
 
-        return "#!/usr/bin/python3 -S\n" + Path(runc_wrapper.__file__).read_text()
+        return runc_wrapper.script("/usr/bin/python3")
 
     def _storage_upstream(self) -> Path:
         return self.toolchain.file("local-path-provisioner", "local-path-storage.yaml")

@@ -8,7 +8,7 @@ has one; this machine does not). It runs with nothing to reach and nothing to ch
   carries the ones it needs to the host's 127.0.0.1 (`harness.daemons.nsbridge`);
 - a mount namespace of its own (private propagation): every overlay it mounts vanishes
   with it, however it ends;
-- runc behind the capability wrapper (the node's `runc_wrapper.py`) as the default
+- runc behind the capability wrapper (`harness/runtime/runc_wrapper.py`) as the default
   runtime: Docker 20.10 asks for every capability for `--privileged`, including
   CAP_SYS_RESOURCE, which this machine's bounding set lacks;
 - the run's cgroups: the daemon in `/heracles-<run>/system`, every container under
@@ -48,11 +48,10 @@ class PrivateDockerd:
         self.data_root = data_root or self.root / "data"
         self.docker = docker
         self.host = f"unix://{self.root}/docker.sock"
-        from harness.backends.local.components.node import runc_wrapper
+        from harness.runtime import runc_wrapper
 
         wrapper = self.root / "runc"
-        wrapper.write_text(f"#!{sys.executable} -S\n"
-                           + Path(runc_wrapper.__file__).read_text())
+        wrapper.write_text(runc_wrapper.script(sys.executable))
         wrapper.chmod(0o755)
         cgroup = node_host.cgroup_name(run_id)
         script = (

@@ -269,9 +269,12 @@ class KindEnvironment(HostServices):
         if self.node_image == NODE_IMAGE:
             return  # kind pulls it
         from harness.images.node_image import NodeImageBuilder
+        from harness.progress import Reporter
 
-        meta = NodeImageBuilder(self.toolchain, self.settings.cache_dir).cached()
-        assert meta is not None  # the preflight said so
+        # brought up to date if an input changed since it was built (a cache hit else)
+        meta = NodeImageBuilder(self.toolchain, self.settings.cache_dir,
+                                Reporter()).build()
+        self.node_image_id = meta.image_id
         try:
             present = self.docker("image", "inspect", "--format", "{{.Id}}",
                                   self.node_image, timeout=60).strip()

@@ -130,8 +130,9 @@ class Node(Component):
             p.forwards.unlink(missing_ok=True)  # their ports went with the last run
         for d in p.runtime_dirs():
             d.mkdir(parents=True, exist_ok=True)
-        wrapper = Path(__file__).with_name("runc_wrapper.py").read_text()
-        p.runc_wrapper.write_text(f"#!{sys.executable} -S\n{wrapper}")
+        from harness.runtime import runc_wrapper
+
+        p.runc_wrapper.write_text(runc_wrapper.script(sys.executable))
         p.runc_wrapper.chmod(0o755)
         p.enter.write_text(configs.enter_script(p, self.cgroup))
         p.enter.chmod(0o755)

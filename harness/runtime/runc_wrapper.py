@@ -1,10 +1,12 @@
 """runc, minus the capabilities this machine cannot grant.
 
-Installed as containerd's runc `BinaryName`. The kernel's capability bounding set here
-lacks CAP_SYS_RESOURCE, and runc refuses a container that asks for a capability outside
-it ("unable to apply caps"). Before handing over to the real runc, this drops such
-capabilities from the bundle's `config.json` (create/run) or the `--process` file (exec),
-and nothing else. Standalone: only the standard library, run once per runc call.
+Installed as containerd's runc `BinaryName` (the real node), dockerd's default runtime
+(the kind backend's private daemon) and `/usr/local/sbin/runc` (the kind node image).
+The kernel's capability bounding set here lacks CAP_SYS_RESOURCE, and runc refuses a
+container that asks for a capability outside it ("unable to apply caps"). Before handing
+over to the real runc, this drops such capabilities from the bundle's `config.json`
+(create/run) or the `--process` file (exec), and nothing else. Standalone: only the
+standard library, run once per runc call.
 """
 
 import json
@@ -18,6 +20,13 @@ CAPS = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SET
         "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
         "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
         "CHECKPOINT_RESTORE").split()
+
+
+def script(interpreter: str) -> str:
+    """This file as an executable run by `interpreter` (the harness's Python for the
+    real node and the private dockerd, the node image's own for a kind node)."""
+    with open(__file__) as fh:
+        return f"#!{interpreter} -S\n" + fh.read()
 
 
 def missing_caps() -> set[str]:
