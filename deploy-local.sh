@@ -78,42 +78,20 @@ if [ "$setup_only" -eq 1 ]; then
   exit 0
 fi
 
-if [ "$backend" = kind ]; then
-  step "kind backend (profile: $profile): the node image built here, kind against your Docker (or a private daemon as root), the platform's Helm charts"
-  .venv/bin/harness backend kind-plan --profile "$profile" >/dev/null
-  .venv/bin/harness up --backend kind --profile "$profile" >/dev/null
-  step "GitOps bootstrap: Argo CD (a Pod) syncs argocd/$profile/app-of-apps.yaml from the Git server"
-  bootstrap_ok=1
-  .venv/bin/harness gitops bootstrap --backend kind || bootstrap_ok=0
-  eval "$(.venv/bin/harness env --backend kind)"
-  kubectl get nodes -o wide
-  kubectl get pods -n vault -o wide
-  kubectl get pods -n external-secrets
-  kubectl get applications -n argocd
-  step "done in $(( $(date +%s) - started ))s"
-  cat <<TXT
-The platform runs on a kind cluster (profile $profile). The spec's runbook works as written:
-  eval "\$(.venv/bin/harness env --backend kind)"
-  kubectl exec -n vault vault-0 -- vault status
-  kubectl logs -n external-secrets deployment/external-secrets
-  kubectl get applications -n argocd
-Stop:            .venv/bin/harness down --backend kind
-TXT
-  if [ "$bootstrap_ok" -ne 1 ]; then
-    echo "The app-of-apps is not Synced/Healthy (see above). On staging/prod the spec's store" >&2
-    echo "says http:// while Vault speaks TLS only — README, \"What the harness found\"." >&2
-    exit 1
+if [ "$backend" = kind ] || [ "$backend" = pods ]; then
+  if [ "$backend" = kind ]; then
+    step "kind backend (profile: $profile): the node image built here, kind against your Docker (or a private daemon as root), the platform's Helm charts"
+    .venv/bin/harness backend kind-plan --profile "$profile" >/dev/null
+    where="on a kind cluster"
+  else
+    step "pods backend (profile: $profile): control plane + real node, the platform's Helm charts as Pods"
+    where="as Pods"
   fi
-  exit 0
-fi
-
-if [ "$backend" = pods ]; then
-  step "pods backend (profile: $profile): control plane + real node, the platform's Helm charts as Pods"
-  .venv/bin/harness up --backend pods --profile "$profile" >/dev/null
+  .venv/bin/harness up --backend "$backend" --profile "$profile" >/dev/null
   step "GitOps bootstrap: Argo CD (a Pod) syncs argocd/$profile/app-of-apps.yaml from the Git server"
   bootstrap_ok=1
-  .venv/bin/harness gitops bootstrap --backend pods || bootstrap_ok=0
-  eval "$(.venv/bin/harness env --backend pods)"
+  .venv/bin/harness gitops bootstrap --backend "$backend" || bootstrap_ok=0
+  eval "$(.venv/bin/harness env --backend "$backend")"
   kubectl get pods -n vault -o wide
   kubectl get pods -n external-secrets
   kubectl get pods -n argocd
@@ -121,12 +99,12 @@ if [ "$backend" = pods ]; then
   kubectl get externalsecrets --all-namespaces
   step "done in $(( $(date +%s) - started ))s"
   cat <<TXT
-The platform runs as Pods (profile $profile). The spec's runbook works as written:
-  eval "\$(.venv/bin/harness env --backend pods)"
+The platform runs $where (profile $profile). The spec's runbook works as written:
+  eval "\$(.venv/bin/harness env --backend $backend)"
   kubectl exec -n vault vault-0 -- vault status
   kubectl logs -n external-secrets deployment/external-secrets
   kubectl get applications -n argocd
-Stop:            .venv/bin/harness down --backend pods
+Stop:            .venv/bin/harness down --backend $backend
 TXT
   if [ "$bootstrap_ok" -ne 1 ]; then
     echo "The app-of-apps is not Synced/Healthy (see above). On staging/prod the spec's store" >&2

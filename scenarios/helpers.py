@@ -4,8 +4,10 @@ from its junit report."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -82,6 +84,28 @@ def run_suite(args: list[str], junit: Path, env: dict[str, str] | None = None,
     suite = ET.parse(junit).getroot().find("testsuite") if junit.exists() else None
     assert suite is not None, tail
     return run, suite, failures(suite) + tail
+
+
+def run_backend_suite(backend: str, profile: str, files: list[str], extra: list[str],
+                      junit: Path, timeout: float = 2400
+                      ) -> tuple[subprocess.CompletedProcess[str], ET.Element, str]:
+    """Suites in a pytest of their own on a chart backend (`pods`, `kind`), in a short
+    state dir (the kubelet's sockets live under it: 107 bytes), removed after; no
+    seeded secret value may appear in what they printed (diagnostics are redacted)."""
+    from harness.vault_config.seed import parse_seed
+
+    state = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
+    try:
+        run, suite, tail = run_suite(
+            ["--harness-backend", backend, "--harness-profile", profile,
+             "--harness-state-dir", str(state), *extra, *files], junit, timeout=timeout)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    seeds = [v for _m, _p, values in parse_seed(ROOT / "fixtures" / "vault" / "seed.txt")
+             for k, v in values.items() if "password" in k or "secret" in k]
+    leaked = [v for v in seeds if v in run.stdout + run.stderr]
+    assert not leaked, f"{len(leaked)} seeded value(s) printed by the suites"
+    return run, suite, tail
 
 
 def failures(suite: ET.Element, lines: int = 6) -> str:

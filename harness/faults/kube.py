@@ -112,9 +112,17 @@ class KubeFaults:
             dep["name"], dep["namespace"], {"spec": {"replicas": replicas}})
 
     @contextmanager
-    def eso_down(self) -> Iterator[None]:
-        """ESO scaled to 0 for the duration (its Pods gone), then back."""
+    def eso_down(self, timeout: float = 120) -> Iterator[None]:
+        """ESO scaled to 0 for the duration — its Pods gone, not only told to go: a
+        terminating controller still reconciles (seen in CI: a force-sync delivered
+        right after the scale-down) — then back."""
         self.scale_eso(0)
+        dep = self.faults["eso_deployment"]
+        spec = self.kube.apps.read_namespaced_deployment(dep["name"], dep["namespace"]).spec
+        selector = ",".join(f"{k}={v}" for k, v in (spec.selector.match_labels or {}).items())
+        eventually(lambda: not self.kube.core.list_namespaced_pod(
+            dep["namespace"], label_selector=selector).items, timeout=timeout,
+            description=f"every Pod of deployment {dep['namespace']}/{dep['name']} gone")
         try:
             yield
         finally:

@@ -60,6 +60,24 @@ class BuiltImage:
         return asdict(self)
 
 
+def cached_image(entry: Path, inputs: str | None = None) -> BuiltImage | None:
+    """The archive cached in `entry` (its `image.json`), if it exists and matches
+    `inputs` (when given); a missing archive or a mismatched size is not trusted."""
+    meta_path = entry / "image.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = BuiltImage(**json.loads(meta_path.read_text()))
+    except (TypeError, ValueError):
+        return None  # written by an older harness: rebuilt
+    archive = Path(meta.archive)
+    if not archive.exists() or archive.stat().st_size != meta.size:
+        return None
+    if inputs is not None and meta.inputs != inputs:
+        return None
+    return meta
+
+
 def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -196,19 +214,7 @@ class ImageBuilder:
     def cached(self, recipe: Recipe, inputs: str | None = None) -> BuiltImage | None:
         """The cached archive of this recipe, if it exists and matches `inputs` (when
         given); a missing archive or a mismatched size is not trusted."""
-        meta_path = self.entry(recipe) / "image.json"
-        if not meta_path.exists():
-            return None
-        try:
-            meta = BuiltImage(**json.loads(meta_path.read_text()))
-        except (TypeError, ValueError):
-            return None  # written by an older harness: rebuilt
-        archive = Path(meta.archive)
-        if not archive.exists() or archive.stat().st_size != meta.size:
-            return None
-        if inputs is not None and meta.inputs != inputs:
-            return None
-        return meta
+        return cached_image(self.entry(recipe), inputs)
 
     def listing(self) -> list[tuple[Recipe, BuiltImage | None, str]]:
         """Every recipe with its cached archive and its state: ok | stale | missing."""

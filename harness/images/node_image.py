@@ -39,6 +39,7 @@ from harness.images.build import (
     ImageBuilder,
     ImageError,
     _run,
+    cached_image,
     pack_archive,
 )
 from harness.images.recipes import KIND_NODE_IMAGES, KUBE_VERSION, PAUSE, select
@@ -165,19 +166,7 @@ class NodeImageBuilder:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
     def cached(self, inputs: str | None = None) -> BuiltImage | None:
-        meta_path = self.root / "image.json"
-        if not meta_path.exists():
-            return None
-        try:
-            meta = BuiltImage(**json.loads(meta_path.read_text()))
-        except (TypeError, ValueError):
-            return None
-        archive = Path(meta.archive)
-        if not archive.exists() or archive.stat().st_size != meta.size:
-            return None
-        if inputs is not None and meta.inputs != inputs:
-            return None
-        return meta
+        return cached_image(self.root, inputs)
 
     # ---- build -------------------------------------------------------------------------
     def build(self, force: bool = False) -> BuiltImage:
