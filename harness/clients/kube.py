@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Callable
 from functools import cached_property
@@ -9,6 +10,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from harness.errors import HarnessError
 from harness.runtime.redact import redact
 
 
@@ -77,3 +79,30 @@ class KubeClient:
             raise AssertionError(redact(
                 f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"))
         return proc
+
+
+def publish_service(api_client: Any, namespace: str, service: str, ip: str, port: int,
+                    target_port: int) -> str:
+    """`service.namespace.svc.cluster.local:port` reaching `ip:target_port`: a Service
+    without selector and its Endpoints. Idempotent; returns the in-cluster authority."""
+    core = client.CoreV1Api(api_client)
+    meta = client.V1ObjectMeta(name=service, namespace=namespace,
+                               labels={"app.kubernetes.io/managed-by": "heracles-harness"})
+    objects: list[tuple[Any, Any]] = [
+        (core.create_namespace, client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=namespace))),
+        (functools.partial(core.create_namespaced_service, namespace), client.V1Service(
+            metadata=meta, spec=client.V1ServiceSpec(ports=[client.V1ServicePort(
+                name="tcp", port=port, target_port=target_port)]))),
+        (functools.partial(core.create_namespaced_endpoints, namespace),
+         client.V1Endpoints(metadata=meta, subsets=[client.V1EndpointSubset(
+             addresses=[client.V1EndpointAddress(ip=ip)],
+             ports=[client.CoreV1EndpointPort(name="tcp", port=target_port)])]))]
+    for create, body in objects:
+        try:
+            create(body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise HarnessError(f"publishing {namespace}/{service}: {exc.reason}"
+                                   ) from None
+    return f"{service}.{namespace}.svc.cluster.local:{port}"

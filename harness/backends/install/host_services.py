@@ -2,14 +2,14 @@
 Git server (the platform repository, credentials required) and the alert webhook
 receiver run on the host's 127.0.0.1, and are published in-cluster as Services
 (`git.heracles`, `alert-receiver.heracles`) by whatever path the backend has into the
-cluster (`publish`): the real node's bridge (pods), or the private Docker daemon's
-namespace (kind). Then the spec's Argo CD steps: `argocd login`, `argocd repo add`.
+cluster (`publish`, with `clients.kube.publish_service`): the real node's bridge (pods),
+or the private Docker daemon's namespace (kind). Then the spec's Argo CD steps:
+`argocd login`, `argocd repo add`.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import os
 import subprocess
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.existing import BackendError
 from harness.backends.install.environment import TARGETS, ChartsEnvironment, Step
 from harness.backends.local.components.git import IN_CLUSTER_URL, REPO
-from harness.errors import HarnessError
 from harness.runtime.probes import http_ok
 from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV
 from harness.runtime.redact import REDACTOR
@@ -45,35 +44,6 @@ class ReceivedFile:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines()
                 if line.strip()]
-
-
-def publish_service(api_client: Any, namespace: str, service: str, ip: str, port: int,
-                    target_port: int) -> str:
-    """`service.namespace.svc.cluster.local:port` reaching `ip:target_port`: a Service
-    without selector and its Endpoints. Idempotent; returns the in-cluster authority."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(api_client)
-    meta = client.V1ObjectMeta(name=service, namespace=namespace,
-                               labels={"app.kubernetes.io/managed-by": "heracles-harness"})
-    objects: list[tuple[Any, Any]] = [
-        (core.create_namespace, client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=namespace))),
-        (functools.partial(core.create_namespaced_service, namespace), client.V1Service(
-            metadata=meta, spec=client.V1ServiceSpec(ports=[client.V1ServicePort(
-                name="tcp", port=port, target_port=target_port)]))),
-        (functools.partial(core.create_namespaced_endpoints, namespace),
-         client.V1Endpoints(metadata=meta, subsets=[client.V1EndpointSubset(
-             addresses=[client.V1EndpointAddress(ip=ip)],
-             ports=[client.CoreV1EndpointPort(name="tcp", port=target_port)])]))]
-    for create, body in objects:
-        try:
-            create(body)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise HarnessError(f"publishing {namespace}/{service}: {exc.reason}"
-                                   ) from None
-    return f"{service}.{namespace}.svc.cluster.local:{port}"
 
 
 class HostServices(ChartsEnvironment):

@@ -386,7 +386,7 @@ class KindEnvironment(HostServices):
         and dials the host's 127.0.0.1; a selector-less Service points there."""
         from kubernetes import config as kube_config
 
-        from harness.backends.install.host_services import publish_service
+        from harness.clients.kube import publish_service
 
         gateway = self.gateway()
         self._add_forward(f"node:{gateway}:{host_port}=127.0.0.1:{host_port}")

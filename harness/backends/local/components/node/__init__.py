@@ -311,7 +311,7 @@ class Node(Component):
         port` — a Service without selector whose endpoint is the apiserver's address in
         the node, where the bridge listens and carries it to the host. Idempotent;
         returns the in-cluster URL authority."""
-        from harness.backends.install.host_services import publish_service
+        from harness.clients.kube import publish_service
 
         inside = f"{NODE_APISERVER_IP}:{host_port}"
         if not any(s == f"node:{inside}=127.0.0.1:{host_port}" for s in self._forwards()):
