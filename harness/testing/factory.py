@@ -34,7 +34,8 @@ def settings_from_options(config: pytest.Config, tmp_factory: pytest.TempPathFac
     values = config.getoption("--harness-vault-values")
     base = Settings(profile=profile, state_dir=Path(state), time_scale=scale,
                     components=parse_components(comps) if comps else None)
-    return base.with_(vault_values=Path(values).resolve() if values else None)
+    return base.with_(vault_values=Path(values).resolve() if values else None,
+                      kind_image=config.getoption("--harness-kind-image"))
 
 
 class EnvironmentFactory:

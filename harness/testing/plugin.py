@@ -64,6 +64,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-soak", type=float, default=0, metavar="SECONDS",
                     help="run the soak scenarios (marked `soak`) for this long; "
                          "without it they are skipped")
+    group.addoption("--harness-kind-image", choices=("auto", "local", "official"),
+                    default=None, help="the kind backend's node image: local (built "
+                    "here), official (kindest/node, pulled), auto (local when built; "
+                    "default, or $HERACLES_KIND_IMAGE)")
     group.addoption("--harness-time-scale", type=float, default=None,
                     help="divide alert `for:`, rule windows and scrape/evaluation "
                          "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
