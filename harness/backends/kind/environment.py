@@ -194,7 +194,8 @@ class KindEnvironment(HostServices):
                               action=self.start_docker))
         steps.append(Step(f"node image {self.node_image} in Docker",
                           action=self.node_image_present))
-        steps.append(Step("the Git server (for Argo CD)", action=self.start_git))
+        if private:  # the only way the cluster reaches the host's 127.0.0.1
+            steps.append(Step("the Git server (for Argo CD)", action=self.start_git))
         steps.append(Step("create the cluster",
                           [kind, "create", "cluster", "--name", self.name, "--config",
                            str(self.dir / "cluster.yaml"), "--kubeconfig",
@@ -207,6 +208,12 @@ class KindEnvironment(HostServices):
         steps.append(Step("load the platform's images into the node",
                           action=self.load_images))
         return steps
+
+    def argocd_steps(self) -> list[Step]:
+        """The spec's `argocd login` / `repo add` need the Git server in-cluster: with
+        the user's Docker it is not (no `gitops` capability), Argo CD is left as its
+        chart installs it."""
+        return super().argocd_steps() if self.docker_mode == "private" else []
 
     def plan(self) -> list[Step]:
         if not self.docker_mode:  # before the preflight: as this machine would run it
@@ -294,7 +301,8 @@ class KindEnvironment(HostServices):
 
     def detach(self) -> None:
         super().detach()
-        self.local().attach().keep_running()
+        if self.docker_mode == "private":  # the Git server runs
+            self.local().attach().keep_running()
 
     # ---- the private daemon's namespace <-> the host -----------------------------------
     @property
