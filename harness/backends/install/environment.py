@@ -269,6 +269,10 @@ class ChartsEnvironment(ExistingEnvironment):
                           "127.0.0.1", action=self.port_forwards))
         return steps
 
+    def step_env(self) -> dict[str, str]:
+        """The environment of the plan's commands (kind: its Docker daemon too)."""
+        return self.helm_env()
+
     def run_steps(self, steps: list[Step], progress: Callable[[str], None]) -> None:
         for step in steps:
             progress(step.name)
@@ -276,10 +280,11 @@ class ChartsEnvironment(ExistingEnvironment):
                 step.action()
                 continue
             run = subprocess.run(step.argv, capture_output=True, text=True,
-                                 env=self.helm_env(), timeout=900)
+                                 env=self.step_env(), timeout=900)
             if run.returncode != 0:
+                said = (run.stderr or run.stdout).strip()[-2000:]
                 raise BackendError(f"{self.backend} backend step {step.name!r} failed: "
-                                   f"{REDACTOR.redact(run.stderr.strip()[-2000:])}")
+                                   f"{REDACTOR.redact(said)}")
 
     def up(self, progress: Callable[[str], None] = lambda _m: None) -> ChartsEnvironment:
         self.render(self.dir)

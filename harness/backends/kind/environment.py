@@ -421,18 +421,11 @@ class KindEnvironment(HostServices):
                 raise BackendError(f"kind load image-archive {image.ref}: "
                                    f"{run.stderr.strip()[-1000:]}")
 
-    def run_steps(self, steps: list[Step], progress: Any) -> None:
-        """kind and every docker call go to the chosen daemon."""
-        for step in steps:
-            if step.argv and step.argv[0] == self.tool("kind"):
-                progress(step.name)
-                run = subprocess.run(step.argv, capture_output=True, text=True,
-                                     env=self.docker_env(), timeout=900)
-                if run.returncode != 0:
-                    raise BackendError(f"kind backend step {step.name!r} failed: "
-                                       f"{(run.stderr or run.stdout).strip()[-2000:]}")
-            else:
-                super().run_steps([step], progress)
+    def step_env(self) -> dict[str, str]:
+        """kind (and the docker it runs) talk to the chosen daemon; Helm keeps its own."""
+        docker = self.docker_env()
+        return {**self.helm_env(), **{k: docker[k] for k in (
+            RUN_ID_ENV, REGISTRY_ENV, "DOCKER_HOST") if k in docker}}
 
     def up(self, progress: Any = lambda _m: None) -> KindEnvironment:
         """Crashed runs reaped first (their daemons, node containers, cgroups); what a
