@@ -196,6 +196,28 @@ class Forwards:
             json.dumps(sorted(self.open)))
 
 
+def add_forward(forwards: Path, pid: int | None, spec: str, what: str) -> None:
+    """One more forward in a running daemon's `--forwards-file`, applied (SIGHUP) before
+    returning; the caller's side (the harness), not the daemon's."""
+    from harness.errors import HarnessError
+    from harness.wait import eventually
+
+    try:
+        specs = set(json.loads(forwards.read_text()))
+    except (OSError, ValueError):
+        specs = set()
+    tmp = forwards.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sorted({*specs, spec})))
+    tmp.replace(forwards)
+    if not pid:
+        raise HarnessError(f"the bridge carrying {what} is not running")
+    os.kill(pid, signal.SIGHUP)
+    applied = forwards.with_name(forwards.name + ".applied")
+    eventually(lambda: applied.exists() and spec in json.loads(applied.read_text()),
+               timeout=10, error=HarnessError, retry_on=(ValueError, OSError),
+               description=f"the bridge forwards {spec} ({what})")
+
+
 async def main_async(args: argparse.Namespace) -> None:
     netns = args.netns or f"/proc/{Path(args.netns_pid_file).read_text().split()[0]}/ns/net"
     ns = Namespaces(netns)

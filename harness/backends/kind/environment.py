@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +38,6 @@ from harness.runtime.process import REGISTRY_ENV, RUN_ID_ENV, ManagedProcess, Pr
 from harness.runtime.registry import kill_processes, processes_of_run
 from harness.settings import Settings
 from harness.toolchain import Toolchain
-from harness.wait import eventually
 
 if TYPE_CHECKING:
     from harness.backends.kind.docker import PrivateDockerd
@@ -366,22 +364,11 @@ class KindEnvironment(HostServices):
                          "--timeout=120s")
 
     def _add_forward(self, spec: str) -> None:
-        """One more forward in the bridge's file, applied (SIGHUP) before returning."""
-        try:
-            specs = set(json.loads(self.forwards_file.read_text()))
-        except (OSError, ValueError):
-            specs = set()
-        tmp = self.forwards_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted({*specs, spec})))
-        tmp.replace(self.forwards_file)
+        from harness.daemons.nsbridge import add_forward
+
         pid = self.bridge_pid or self.load_record().get("bridge_pid")
-        if not pid:
-            raise BackendError("the kind backend's bridge is not running")
-        os.kill(int(pid), signal.SIGHUP)
-        applied = self.forwards_file.with_name(self.forwards_file.name + ".applied")
-        eventually(lambda: applied.exists() and spec in json.loads(applied.read_text()),
-                   timeout=10, error=HarnessError, retry_on=(ValueError, OSError),
-                   description=f"the kind bridge forwards {spec}")
+        add_forward(self.forwards_file, int(pid) if pid else None, spec,
+                    "the kind backend's daemon namespace")
 
     def gateway(self) -> str:
         """The `kind` network's IPv4 gateway: the daemon's namespace, seen from the node."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -322,17 +321,12 @@ class Node(Component):
 
     def _add_forward(self, spec: str, what: str) -> None:
         """One more forward in the bridge's file, applied (SIGHUP) before returning."""
-        tmp = self.paths.forwards.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted({*self._forwards(), spec})))
-        tmp.replace(self.paths.forwards)
+        from harness.daemons.nsbridge import add_forward
+
         bridge = self.process("node-bridge")
         if bridge.pid is None or not bridge.running():
             raise HarnessError("the node's bridge is not running; run `harness up`")
-        os.kill(bridge.pid, signal.SIGHUP)
-        applied = self.paths.forwards.with_name(self.paths.forwards.name + ".applied")
-        eventually(lambda: applied.exists() and spec in json.loads(applied.read_text()),
-                   timeout=10, error=HarnessError, retry_on=(ValueError, OSError),
-                   description=f"the bridge forwards {spec} ({what})")
+        add_forward(self.paths.forwards, bridge.pid, spec, what)
 
     def _forwards(self) -> list[str]:
         try:
