@@ -22,6 +22,11 @@ class ToolchainError(HarnessError):
         super().__init__(text)
 
 
+class ToolchainMissing(HarnessError):
+    """A binary or file of the toolchain is not installed (or not intact) here: the
+    message names it and the install command."""
+
+
 class ComponentStartError(HarnessError):
     """A component missed its readiness deadline or exited; carries its log tail."""
 

@@ -9,7 +9,7 @@
 | components      | all of the profile                        | HERACLES_COMPONENTS      |
 | start_timeout   | 60 s per process readiness deadline       | HERACLES_START_TIMEOUT   |
 | stop_grace      | 10 s between SIGTERM and SIGKILL          | HERACLES_STOP_GRACE      |
-| fixtures_dir    | the repository's fixtures/                | HERACLES_FIXTURES_DIR    |
+| fixtures_dir    | the package's data (harness/fixtures)     | HERACLES_FIXTURES_DIR    |
 | vault_binary    | "" = OpenBao `bao` from the toolchain     | HERACLES_VAULT_BINARY    |
 | vault_values    | none = the harness's own HA config        | HERACLES_VAULT_VALUES    |
 | time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.resources import package_path
 
 PROFILES = ("dev", "staging", "prod")
 
@@ -99,8 +100,7 @@ class Settings:
     # (kind): in-cluster names resolve, so nothing is rewritten and credentials are asked.
     git_in_cluster: bool = False
     fixtures_dir: Path = field(default_factory=lambda: Path(
-        os.environ.get("HERACLES_FIXTURES_DIR")
-        or Path(__file__).resolve().parents[1] / "fixtures"))
+        os.environ.get("HERACLES_FIXTURES_DIR") or package_path("fixtures")))
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -19,7 +19,7 @@ import pytest
 from harness import eventually
 from harness.runtime.registry import RunRegistry, processes_of_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
 INNER = '''
 import os, pathlib

@@ -59,3 +59,20 @@ def test_reports_are_written_with_figures_and_without_secrets(tmp_path):
         assert "RPO" in text or "rpo" in text
     assert "6 write(s) lost" in out["md"].read_text()
     assert "data:image/png;base64," in out["html"].read_text()
+
+
+def test_without_the_reports_extra_the_reports_say_the_png_is_missing(tmp_path, monkeypatch):
+    """matplotlib is the `reports` extra: without it md/json/html are written and the
+    md and html say why there is no timeline picture."""
+    import harness.drills.report as report
+
+    monkeypatch.setattr(report, "can_draw", lambda: False)
+    r = result()
+    run = DrillRun(r)
+    run.fault("boom")
+    run.restored("back")
+    out = write_reports(r, tmp_path)
+    assert set(out) == {"json", "md", "html"} and not (tmp_path / "timeline.png").exists()
+    for kind in ("md", "html"):
+        assert "heracles-harness[reports]" in out[kind].read_text()
+    assert json.loads(out["json"].read_text())["drill"] == "demo"

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("clients",),
     ("daemons", "vault_config", "rules"),
     ("images",),
-    ("runtime", "toolchain", "settings", "wait", "errors", "progress", "lazy"),
+    ("runtime", "toolchain", "settings", "wait", "errors", "progress", "lazy", "resources"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

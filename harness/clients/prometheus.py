@@ -32,16 +32,29 @@ class PrometheusAPI:
             raise HarnessError(f"Prometheus query {promql!r} failed: {data.get('error')}")
         return list(data["data"]["result"])
 
-    def wait_first_scrapes(self) -> None:
-        """Every target scraped at least once: before that, metric names are missing
-        for lack of time, not because a rule is dead."""
+    def wait_first_scrapes(self, since: float | None = None) -> None:
+        """Every target scraped at least once (after the Unix time `since`, when given):
+        before that, metric names are missing for lack of time, not because a rule is
+        dead — a metric ESO exposes only once an ExternalSecret is reconciled included."""
+        from datetime import datetime
+
         from harness.rules import parse_duration
         from harness.runtime.probes import http_get
+
+        def after(t: dict) -> bool:
+            if since is None:
+                return True
+            last = t.get("lastScrape", "")[:26].rstrip("Z")  # RFC 3339, ns precision
+            try:
+                return datetime.fromisoformat(last + "+00:00").timestamp() > since
+            except ValueError:
+                return False
 
         def scraped() -> bool:
             _s, body = http_get(f"{self.address}/api/v1/targets")
             targets = json.loads(body)["data"]["activeTargets"]
-            pending = [t["labels"].get("job") for t in targets if t["health"] == "unknown"]
+            pending = [t["labels"].get("job") for t in targets
+                       if t["health"] == "unknown" or not after(t)]
             if targets and not pending:
                 return True
             raise AssertionError(f"not scraped yet: {pending or 'any target'}")

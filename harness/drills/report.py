@@ -29,6 +29,18 @@ def rpo_text(r: DrillResult) -> str:
     return "; ".join(parts)
 
 
+NO_PNG = ("timeline.png not drawn: matplotlib is not installed "
+          "(pip install 'heracles-harness[reports]')")
+"""What the reports say instead of the picture when the `reports` extra is missing."""
+
+
+def can_draw() -> bool:
+    """Whether the `reports` extra (matplotlib) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def timeline_png(r: DrillResult, path: Path) -> None:
     """Events on a time axis, the outage (fault → restored) shaded and labelled RTO."""
     import matplotlib
@@ -64,14 +76,18 @@ def write_reports(r: DrillResult, directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     out = {k: directory / n for k, n in (("json", "report.json"), ("md", "report.md"),
                                          ("html", "report.html"), ("png", "timeline.png"))}
-    timeline_png(r, out["png"])
+    drawn = can_draw()
+    if drawn:
+        timeline_png(r, out["png"])
+    else:
+        del out["png"]
     env = Environment(loader=PackageLoader("harness.drills"), autoescape=False)
-    ctx = {"r": r, "reasons": r.reasons, "rpo": rpo_text(r),
+    ctx = {"r": r, "reasons": r.reasons, "rpo": rpo_text(r), "no_png": None if drawn else NO_PNG,
            "rto": f"{r.rto_seconds:.2f} s" if r.rto_seconds is not None else "not restored"}
     out["json"].write_text(redact(json.dumps(r.to_json(), indent=2)) + "\n")
     out["md"].write_text(redact(env.get_template("report.md.j2").render(**ctx)))
     html_env = Environment(loader=PackageLoader("harness.drills"), autoescape=True)
-    png = base64.b64encode(out["png"].read_bytes()).decode()
+    png = base64.b64encode(out["png"].read_bytes()).decode() if drawn else ""
     out["html"].write_text(redact(html_env.get_template("report.html.j2").render(png=png,
                                                                                 **ctx)))
     return out

@@ -3,13 +3,15 @@
 - The pytest plugin (`harness.testing.plugin`, registered by the package's pytest11 entry
   point): options `--harness-*`, markers `scenario`, `portable`, `needs(...)`, and the
   fixtures `platform`, `kube`, `namespace`, `vault`, `eso`, `cluster_secret_store`,
-  `vault_store`, `prometheus`, `alerts`, `faults` and `environment_factory`.
+  `vault_store`, `prometheus`, `alerts`, `faults` and `environment_factory`, each also
+  as `heracles_<name>` (`heracles_env` for `platform`), and `heracles_settings`.
 - `EnvironmentFactory` (the `environment_factory` fixture): local environments of a
   suite's own — `with environment_factory.environment(profile="staging") as env: ...`.
 - `settings_from_options(config, tmp_path_factory)`: the session's settings.
 - `collect_diagnostics(env, kube, namespace)`: what a failed scenario attaches.
 - The interfaces the fixtures are typed with: `Environment`, `LocalEnvironment`,
-  `KubeClient`, `ExternalSecretsClient`, `Applications`, `Workspace`, `eventually`,
+  `KubeClient`, `VaultAdmin`, `ExternalSecretsClient`, `PrometheusAPI`,
+  `ReceivedAlerts`, `Faults`, `Settings`, `Applications`, `Workspace`, `eventually`,
   `consistently`, `Hopeless`.
 
 Imports are lazy, so loading the plugin stays cheap.
@@ -32,6 +34,10 @@ _PUBLIC: dict[str, str | tuple[str, str]] = {
     "Applications": "harness.clients.argocd",
     "Workspace": "harness.clients.git",
     "ReceivedAlerts": "harness.clients.alerts",
+    "VaultAdmin": "harness.clients.vault",
+    "PrometheusAPI": "harness.clients.prometheus",
+    "Faults": "harness.backends.base",
+    "Settings": "harness.settings",
     "external_secret_not_ready_rule": "harness.clients.alerts",
     **dict.fromkeys(("eventually", "consistently", "Hopeless", "WaitTimeout"), "harness.wait"),
 }

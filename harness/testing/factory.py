@@ -15,27 +15,28 @@ import pytest
 
 from harness.backends.local.environment import LocalEnvironment
 from harness.settings import Settings, parse_components
+from harness.testing.options import option
 
 
 def settings_from_options(config: pytest.Config, tmp_factory: pytest.TempPathFactory,
                           state_dir: Path | None = None) -> Settings:
     """Settings from the session's --harness-* options (profile, time scale, components,
     Vault values) and the environment variables they default to."""
-    profile = config.getoption("--harness-profile") or os.environ.get("HERACLES_PROFILE", "dev")
-    state = state_dir or config.getoption("--harness-state-dir")
+    profile = option(config, "profile") or os.environ.get("HERACLES_PROFILE", "dev")
+    state = state_dir or option(config, "state-dir") or os.environ.get("HERACLES_STATE_DIR")
     if state is None:
-        if config.getoption("--harness-reuse"):
+        if option(config, "reuse"):
             state = str(Settings(profile=profile).state_dir.parent / f"pytest-{profile}")
         else:
             state = str(tmp_factory.mktemp("heracles-state"))
-    comps = config.getoption("--harness-components")
-    scale = config.getoption("--harness-time-scale") or float(
+    comps = option(config, "components")
+    scale = option(config, "time-scale") or float(
         os.environ.get("HERACLES_TIME_SCALE") or 60)
-    values = config.getoption("--harness-vault-values")
+    values = option(config, "vault-values")
     base = Settings(profile=profile, state_dir=Path(state), time_scale=scale,
                     components=parse_components(comps) if comps else None)
     return base.with_(vault_values=Path(values).resolve() if values else None,
-                      kind_image=config.getoption("--harness-kind-image"))
+                      kind_image=option(config, "kind-image"))
 
 
 class EnvironmentFactory:

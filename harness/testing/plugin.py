@@ -1,7 +1,14 @@
-"""pytest plugin: options, markers, the fixtures (`platform`, `kube`, `namespace`,
-`vault`, `eso`, `prometheus`, `alerts`, `faults`, `environment_factory`, ...), capability
-skips and diagnostics on failure. Fixtures are typed with the Environment interface,
-so they mean the same on every backend.
+"""pytest plugin: options (command line and ini), markers, the fixtures (`platform`,
+`kube`, `namespace`, `vault`, `eso`, `prometheus`, `alerts`, `faults`,
+`environment_factory`, ..., each also under a `heracles_` name: `heracles_env`,
+`heracles_kube`, ...; and the overridable `heracles_settings`), capability skips and
+diagnostics on failure. Fixtures are typed with the Environment interface, so they mean
+the same on every backend.
+
+pytest-xdist: each worker brings up its own environment (own state directory, ports and
+run id), unless the environment is shared — --harness-reuse or a named state directory —
+where the first worker starts it and the others attach, one at a time, and the `faults`
+fixture is refused (a fault would break the other workers' tests).
 
 Without --harness-reuse each session gets its own state directory and its own run id,
 so two sessions on one machine never share ports or processes, and the session's
@@ -15,6 +22,8 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,8 +32,9 @@ from harness.backends.base import BACKENDS, LOCAL_CAPABILITIES, Environment, Fau
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
 from harness.runtime.state import StateDir
-from harness.settings import PROFILES, Settings
+from harness.settings import Settings
 from harness.testing.factory import EnvironmentFactory, settings_from_options
+from harness.testing.options import OPTIONS, option
 from harness.wait import wait_records
 
 if TYPE_CHECKING:
@@ -37,55 +47,93 @@ if TYPE_CHECKING:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("heracles", "heracles-harness")
-    group.addoption("--harness-profile", choices=PROFILES, default=None,
-                    help="environment profile (default: $HERACLES_PROFILE or dev)")
-    group.addoption("--harness-reuse", action="store_true",
-                    help="attach to a running environment and leave it running afterwards")
-    group.addoption("--harness-keep", action="store_true",
-                    help="do not tear the session's environment down at the end")
-    group.addoption("--harness-state-dir", default=None,
-                    help="state directory (default: per-session temporary, or a stable one "
-                         "with --harness-reuse)")
-    group.addoption("--harness-components", default=None,
-                    help="comma-separated components (default: the profile's)")
-    group.addoption("--harness-platform-repo", action="append", default=None,
-                    help="a GitOps tree for the generic suites (repeatable; default: "
-                         "fixtures/gitops and fixtures/samples/kustomize-platform)")
-    group.addoption("--harness-backend", choices=BACKENDS, default=None,
-                    help="where the platform runs: local processes (default, or "
-                         "$HERACLES_BACKEND), Pods from its charts on the real node "
-                         "(pods), a kind cluster, or an existing cluster")
-    group.addoption("--harness-existing-config", default=None,
-                    help="the existing backend's endpoints file (default: "
-                         "$HERACLES_EXISTING_CONFIG); see harness/backends/existing.py")
-    group.addoption("--harness-vault-values", default=None,
-                    help="your Vault Helm values: the staging/prod environments (local) and "
-                         "the kind backend's Vault chart use their server configuration")
-    group.addoption("--harness-soak", type=float, default=0, metavar="SECONDS",
-                    help="run the soak scenarios (marked `soak`) for this long; "
-                         "without it they are skipped")
-    group.addoption("--harness-kind-image", choices=("auto", "local", "official"),
-                    default=None, help="the kind backend's node image: local (built "
-                    "here), official (kindest/node, pulled), auto (local when built; "
-                    "default, or $HERACLES_KIND_IMAGE)")
-    group.addoption("--harness-time-scale", type=float, default=None,
-                    help="divide alert `for:`, rule windows and scrape/evaluation "
-                         "intervals by this (default: $HERACLES_TIME_SCALE or 60 in tests)")
+    for name, spec in OPTIONS.items():
+        default: list[str] | None = [] if spec.get("action") == "append" else None
+        group.addoption(f"--harness-{name}", default=default, **spec)
+        ini_type = {"store_true": "bool", "append": "linelist"}.get(spec.get("action", ""),
+                                                                    "string")
+        parser.addini(f"harness_{name.replace('-', '_')}", type=ini_type,  # type: ignore[arg-type]
+                      default=None, help=f"as --harness-{name}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: runs against real components")
+    config.addinivalue_line("markers", "slow: builds or starts more than one environment")
     config.addinivalue_line("markers", "portable: runs on every backend (local, kind, "
                             "existing); unmarked scenarios need the local backend")
     config.addinivalue_line("markers", "needs(*capabilities): skipped, with the reason, "
                             "on a backend without them (harness.backends.CAPABILITIES)")
     config.addinivalue_line("markers", "soak: long, bounded; opt-in with --harness-soak "
                             "SECONDS")
+    if option(config, "platform-repo"):
+        add_shipped_suites(config)
+
+
+def add_shipped_suites(config: pytest.Config) -> None:
+    """--harness-platform-repo runs the generic suites shipped in the package (every
+    Application renders and syncs, every ExternalSecret syncs, every rule's metrics
+    exist) in this session, in whatever repository pytest runs — unless the arguments
+    already include them (this project's own test paths do)."""
+    from harness.resources import package_path
+
+    suites = package_path("testing/suites").resolve()
+    given = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if not any(g == suites or g in suites.parents or suites in g.parents for g in given):
+        config.args.append(str(suites))
+
+
+def xdist_workers() -> int:
+    """How many pytest-xdist workers this session has (0: not under xdist)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+
+
+def shared_environment(config: pytest.Config) -> bool:
+    """Whether pytest-xdist workers share one environment: with --harness-reuse, or a
+    state directory named by --harness-state-dir / $HERACLES_STATE_DIR. Otherwise each
+    worker brings up its own (its own state directory, ports and run id)."""
+    return xdist_workers() > 1 and bool(option(config, "reuse") or option(config, "state-dir")
+                                        or os.environ.get("HERACLES_STATE_DIR"))
+
+
+FAULTS_REFUSED = ("faults are refused on an environment shared by pytest-xdist workers "
+                  "(--harness-reuse or a named state directory): a fault would break the "
+                  "other workers' tests; run fault scenarios without -n, or let each worker "
+                  "bring up its own environment")
+
+TOOLCHAIN_CORE = ("etcd", "kubernetes", "openbao", "external-secrets")
+"""What every local environment runs: without these no scenario can start."""
+_TOOLCHAIN = pytest.StashKey[str]()
+
+
+def toolchain_problem(config: pytest.Config) -> str:
+    """Why the scenarios cannot start here ('' when they can): the toolchain is not
+    installed. The existing backend starts nothing and needs no toolchain."""
+    if _TOOLCHAIN not in config.stash:
+        problem = ""
+        if backend_name(config) != "existing":
+            from harness.toolchain import Toolchain
+
+            try:
+                tc = Toolchain(Settings().cache_dir)
+                problem = next((p for p in map(tc.problem, TOOLCHAIN_CORE) if p), "")
+            except HarnessError as exc:
+                problem = str(exc)
+        config.stash[_TOOLCHAIN] = (
+            f"heracles-harness: the toolchain is not installed ({problem}); install it with "
+            "`./deploy-local.sh --setup-only` in a checkout, or `harness toolchain install`"
+        ) if problem else ""
+    return config.stash[_TOOLCHAIN]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The backend, and — once, here — why the scenarios will be skipped, if they are."""
+    lines = [f"heracles-harness: backend {backend_name(config)}"]
+    problem = toolchain_problem(config)
+    return [*lines, f"{problem}: the scenarios are skipped"] if problem else lines
 
 
 def backend_name(config: pytest.Config) -> str:
-    name = config.getoption("--harness-backend") or os.environ.get("HERACLES_BACKEND",
-                                                                    "local")
+    name = option(config, "backend") or os.environ.get("HERACLES_BACKEND", "local")
     if name not in BACKENDS:
         raise pytest.UsageError(f"HERACLES_BACKEND={name!r}: choose one of "
                                 f"{', '.join(BACKENDS)}")
@@ -93,8 +141,7 @@ def backend_name(config: pytest.Config) -> str:
 
 
 def existing_config_path(config: pytest.Config) -> str:
-    path = config.getoption("--harness-existing-config") or os.environ.get(
-        "HERACLES_EXISTING_CONFIG")
+    path = option(config, "existing-config") or os.environ.get("HERACLES_EXISTING_CONFIG")
     if not path:
         raise pytest.UsageError("--harness-backend existing needs --harness-existing-config "
                                 "PATH (or $HERACLES_EXISTING_CONFIG)")
@@ -129,11 +176,38 @@ def backend_capabilities(config: pytest.Config) -> frozenset[str]:
     return config.stash[_CAPS]
 
 
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_setup")
+def pytest_runtest_setup_toolchain(item: pytest.Item) -> Generator[None, None, None]:
+    """Where the whole toolchain is not installed (a fresh clone), a test that reaches
+    for one of its binaries is skipped with the session's one message, not an error;
+    where it is installed, a missing piece stays a failure."""
+    return (yield from _toolchain_skips(item))
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_call")
+def pytest_runtest_call_toolchain(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _toolchain_skips(item))
+
+
+def _toolchain_skips(item: pytest.Item) -> Generator[None, None, None]:
+    from harness.errors import ToolchainMissing
+
+    try:
+        return (yield)
+    except ToolchainMissing:
+        if problem := toolchain_problem(item.config):
+            pytest.skip(problem)
+        raise
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A scenario needing what the backend lacks is skipped before any fixture runs;
     a soak runs only when asked for."""
-    if item.get_closest_marker("soak") and not item.config.getoption("--harness-soak"):
+    if {"faults", "heracles_faults"} & set(getattr(item, "fixturenames", ())) and \
+            shared_environment(item.config):
+        pytest.skip(FAULTS_REFUSED)  # before the environment fixtures run
+    if item.get_closest_marker("soak") and not option(item.config, "soak"):
         pytest.skip("soak scenario: opt in with --harness-soak SECONDS")
     if item.get_closest_marker("scenario") is None:
         return
@@ -146,10 +220,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+ENVIRONMENT_FIXTURES = {"platform", "heracles_env", "staging", "environment_factory",
+                        "heracles_environment_factory"}
+"""A test asking for one of these needs the toolchain (on a backend that starts things)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests using an environment are scenarios; without the toolchain every one of them
+    is skipped with the same one reason (named once in the header), not N errors."""
+    problem = None
     for item in items:
-        if {"platform", "staging"} & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if {"platform", "heracles_env", "staging"} & names:
             item.add_marker(pytest.mark.scenario)
+        if names & ENVIRONMENT_FIXTURES or item.get_closest_marker("scenario"):
+            if problem is None:
+                problem = toolchain_problem(config)
+            if problem:
+                item.add_marker(pytest.mark.skip(reason=problem))
 
 
 @pytest.fixture(scope="session")
@@ -164,27 +252,46 @@ def environment_factory(request: pytest.FixtureRequest,
 
 
 @pytest.fixture(scope="session")
-def platform(request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    """The environment for this session: brought up, or attached to when reused."""
+def heracles_settings(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The session environment's settings: --harness-* options, then the ini file's
+    harness_* keys, then HERACLES_* variables. Override it in a conftest.py to change
+    them in code, e.g. `return heracles_settings.with_(profile="staging")` from a
+    session fixture of the same name."""
+    return settings_from_options(request.config, tmp_path_factory)
+
+
+_STARTING = pytest.StashKey[Environment]()
+"""The session's environment from the moment it starts: a setup failure's diagnostics
+come from it even when `up` itself failed."""
+
+
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest, heracles_settings: Settings
+             ) -> Iterator[Environment]:
+    """The environment for this session: brought up, or attached to when reused (or
+    when $HERACLES_STATE_DIR / --harness-state-dir names one `harness up` started)."""
     from harness.backends.local.environment import LocalEnvironment
 
     config = request.config
     backend = backend_name(config)
+    settings = heracles_settings
     if backend != "local":
-        yield from _remote_platform(config, backend, tmp_path_factory)
+        yield from _remote_platform(config, backend, settings)
         return
-    reuse = config.getoption("--harness-reuse")
-    keep = config.getoption("--harness-keep") or reuse
+    shared = shared_environment(config)
+    reuse = bool(option(config, "reuse")) or shared
+    keep = bool(option(config, "keep")) or reuse
     try:
-        settings = settings_from_options(config, tmp_path_factory)
-        if not reuse and _someone_elses(settings):
-            # Someone else's running environment (harness up): use it, never destroy it.
-            print(f"\nheracles: attaching to the running environment in {settings.state_dir}"
-                  " (left running afterwards)")
-            reuse = keep = True
-        plat = LocalEnvironment(settings)
-        plat.up(mode="detached" if reuse else "session")
+        with _worker_lock(settings, shared):
+            if not reuse and _someone_elses(settings):
+                # Someone else's running environment (harness up): use it, never destroy it.
+                print(f"\nheracles: attaching to the running environment in "
+                      f"{settings.state_dir} (left running afterwards)")
+                reuse = keep = True
+            plat = LocalEnvironment(settings)
+            config.stash[_STARTING] = plat
+            plat.up(mode="detached" if reuse else "session")
         wait_records(clear=True)  # the start-up's waits are not the first test's
     except HarnessError as exc:
         pytest.fail(redact(f"heracles-harness could not bring the environment up: {exc}"),
@@ -218,12 +325,25 @@ def _someone_elses(settings: Settings) -> bool:
     return True
 
 
+@contextmanager
+def _worker_lock(settings: Settings, shared: bool) -> Iterator[None]:
+    """pytest-xdist workers sharing one environment bring it up one at a time: the
+    first starts it (detached), the others attach."""
+    if not shared:
+        yield
+        return
+    from filelock import FileLock
+
+    settings.state_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.state_dir) + ".xdist.lock"):
+        yield
+
+
 def _remote_platform(config: pytest.Config, backend: str,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+                     settings: Settings) -> Iterator[Environment]:
     """The existing backend connects (a bad config or an unreachable endpoint fails the
     session, naming the file); the kind backend creates its cluster, or skips with the
     precise reason it cannot here (no Docker, images not present)."""
-    settings = settings_from_options(config, tmp_path_factory)
     if backend == "existing":
         from harness.backends.existing import ExistingConfig, ExistingEnvironment
 
@@ -240,6 +360,7 @@ def _remote_platform(config: pytest.Config, backend: str,
     from harness.runtime.signals import interrupts_deferred
 
     kind = PodsEnvironment(settings) if backend == "pods" else KindEnvironment(settings)
+    config.stash[_STARTING] = kind
     try:
         kind.up()
     except KindUnavailable as exc:
@@ -253,14 +374,14 @@ def _remote_platform(config: pytest.Config, backend: str,
             kind.down()
         raise
     yield kind
-    if not config.getoption("--harness-keep"):
+    if not option(config, "keep"):
         kind.down()
 
 
 @pytest.fixture
 def soak_seconds(request: pytest.FixtureRequest) -> float:
     """How long a soak scenario runs (--harness-soak)."""
-    return float(request.config.getoption("--harness-soak"))
+    return float(option(request.config, "soak") or 0)
 
 
 @pytest.fixture(scope="session")
@@ -289,22 +410,29 @@ def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> Iterator[str]
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Every wait's duration goes into the test's user_properties; a failed scenario
-    gets a redacted "heracles diagnostics" section."""
+    """Every wait's duration goes into the test's user_properties; a scenario that fails
+    — in its setup too — gets a redacted "heracles diagnostics" section, also written to
+    the JUnit XML as the property `heracles_diagnostics`."""
     report = yield
-    if report.when != "call":
+    if report.when == "call":
+        waits = wait_records(clear=True)
+        if waits:
+            item.user_properties.append(
+                ("waits", [(w.description, round(w.seconds, 2), w.outcome) for w in waits]))
+    if not report.failed or report.when == "teardown":
         return report
-    waits = wait_records(clear=True)
-    if waits:
-        item.user_properties.append(
-            ("waits", [(w.description, round(w.seconds, 2), w.outcome) for w in waits]))
     funcargs = getattr(item, "funcargs", {})
-    if report.failed and "platform" in funcargs:
-        from harness.testing import diagnostics
+    env = funcargs.get("platform") or item.config.stash.get(_STARTING, None)
+    if env is None:
+        return report
+    from harness.testing import diagnostics
 
-        text = diagnostics.collect(funcargs["platform"], funcargs.get("kube"),
-                                   funcargs.get("namespace"))
-        report.sections.append(("heracles diagnostics", text))
+    try:
+        text = diagnostics.collect(env, funcargs.get("kube"), funcargs.get("namespace"))
+    except Exception as exc:  # noqa: BLE001 - diagnostics must never mask the failure
+        text = redact(f"(diagnostics could not be collected: {exc})")
+    report.sections.append(("heracles diagnostics", text))
+    item.user_properties.append(("heracles_diagnostics", text))  # JUnit reads teardown's
     return report
 
 
@@ -361,10 +489,86 @@ def alerts(platform: Environment) -> ReceivedAlerts:
 
 
 @pytest.fixture
-def faults(platform: Environment, kube: KubeClient) -> Iterator[Faults]:
+def faults(request: pytest.FixtureRequest, platform: Environment, kube: KubeClient
+           ) -> Iterator[Faults]:
     """Fault primitives — local: kill, stop, paused, restart, wipe_data, latency,
     timeout, reset_peer, partition; kind/existing: Kubernetes operations (delete a Vault
-    pod, scale ESO). Whatever a test leaves on is undone at teardown."""
+    pod, scale ESO). Whatever a test leaves on is undone at teardown. Refused (skipped)
+    when pytest-xdist workers share the environment: a fault would break the others'
+    tests."""
+    if shared_environment(request.config):
+        pytest.skip(FAULTS_REFUSED)
     f = platform.faults(kube)
     yield f
     f.undo_all()
+
+
+# ---- prefixed aliases --------------------------------------------------------------------
+# The same fixtures under names that cannot collide with a team's own (`platform` also
+# shadows the stdlib module). Each is the fixture it names: same scope, same object.
+
+@pytest.fixture(scope="session")
+def heracles_env(platform: Environment) -> Environment:
+    """= `platform`: the session's environment."""
+    return platform
+
+
+@pytest.fixture(scope="session")
+def heracles_kube(kube: KubeClient) -> KubeClient:
+    """= `kube`."""
+    return kube
+
+
+@pytest.fixture
+def heracles_namespace(namespace: str) -> str:
+    """= `namespace`."""
+    return namespace
+
+
+@pytest.fixture(scope="session")
+def heracles_vault(vault: VaultAdmin) -> VaultAdmin:
+    """= `vault`."""
+    return vault
+
+
+@pytest.fixture(scope="session")
+def heracles_eso(eso: ExternalSecretsClient) -> ExternalSecretsClient:
+    """= `eso`."""
+    return eso
+
+
+@pytest.fixture(scope="session")
+def heracles_cluster_secret_store(cluster_secret_store: str) -> str:
+    """= `cluster_secret_store`."""
+    return cluster_secret_store
+
+
+@pytest.fixture
+def heracles_vault_store(vault_store: dict[str, str]) -> dict[str, str]:
+    """= `vault_store`."""
+    return vault_store
+
+
+@pytest.fixture(scope="session")
+def heracles_prometheus(prometheus: PrometheusAPI) -> PrometheusAPI:
+    """= `prometheus`."""
+    return prometheus
+
+
+@pytest.fixture
+def heracles_alerts(alerts: ReceivedAlerts) -> ReceivedAlerts:
+    """= `alerts`."""
+    return alerts
+
+
+@pytest.fixture
+def heracles_faults(faults: Faults) -> Faults:
+    """= `faults`."""
+    return faults
+
+
+@pytest.fixture(scope="session")
+def heracles_environment_factory(environment_factory: EnvironmentFactory
+                                 ) -> EnvironmentFactory:
+    """= `environment_factory`."""
+    return environment_factory

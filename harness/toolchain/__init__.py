@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from harness.errors import HarnessError, ToolchainError
+from harness.errors import HarnessError, ToolchainError, ToolchainMissing
 from harness.progress import Reporter, fmt_seconds
 from harness.toolchain import debian
 from harness.toolchain.cache import BinaryCache
@@ -111,7 +111,8 @@ class Toolchain:
         """A data file shipped with a component (e.g. ESO's CRD bundle), checked cheaply."""
         spec = self.spec(component)
         if problem := self.problem(component):
-            raise HarnessError(f"{problem}; run: harness toolchain install --only {component}")
+            raise ToolchainMissing(f"{problem}; run: harness toolchain install --only "
+                                   f"{component}")
         return self.cache.file_path(spec, name)
 
     def binary(self, component: str, name: str) -> Path:
@@ -121,13 +122,13 @@ class Toolchain:
         if spec.source == "debian":
             state, detail = debian.debian_state(spec)
             if state != "ok":
-                raise HarnessError(f"binary {name!r} of {component} is missing ({detail}); "
-                                   f"run: {fix}")
+                raise ToolchainMissing(f"binary {name!r} of {component} is missing "
+                                       f"({detail}); run: {fix}")
             return Path(spec.binaries[name])
         entry = self.cache.check(spec, deep=False)
         if not entry.ok:
-            raise HarnessError(f"binary {name!r} of {component} {spec.version} is {entry.state}"
-                               f" ({entry.detail}); run: {fix}")
+            raise ToolchainMissing(f"binary {name!r} of {component} {spec.version} is "
+                                   f"{entry.state} ({entry.detail}); run: {fix}")
         return self.cache.bin_path(spec, name)
 
     def install(self, only: list[str] | None = None, reporter: Reporter | None = None,
