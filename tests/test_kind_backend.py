@@ -26,6 +26,8 @@ from harness.images.node_image import NODE_REF
 from harness.images.recipes import RECIPES
 from harness.settings import Settings
 
+SAMPLES = Settings().fixtures_dir / "samples"
+
 
 @pytest.fixture(scope="module")
 def kind(tmp_path_factory):
@@ -224,4 +226,15 @@ def test_the_teams_vault_values_reach_the_vault_chart(tmp_path):
     kind = KindEnvironment(Settings(state_dir=tmp_path, vault_values=values))
     [vault] = [c for c in kind.charts if c.release == "vault"]
     assert vault.values["server"]["ha"]["replicas"] == 5
+    assert vault.values["server"]["image"]["repository"] == "quay.io/openbao/openbao"
+
+
+def test_an_argocd_application_installing_vault_gives_the_chart_its_values(tmp_path):
+    """--vault-values may be the Argo CD Application that installs the Vault chart (its
+    inline values), not only a values file: the chart backends read it the same way."""
+    app = SAMPLES / "vault-app" / "argocd" / "vault.yaml"
+    kind = KindEnvironment(Settings(state_dir=tmp_path, vault_values=app))
+    [vault] = [c for c in kind.charts if c.release == "vault"]
+    assert vault.values["server"]["ha"]["enabled"] is True
+    assert "apiVersion" not in vault.values and "spec" not in vault.values
     assert vault.values["server"]["image"]["repository"] == "quay.io/openbao/openbao"

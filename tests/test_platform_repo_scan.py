@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 
 from harness.clients.manifests import ManifestError
-from harness.gitops.platform_repo import application_plan, placeholder_seed, remote_refs, scan
+from harness.gitops.platform_repo import (
+    application_plan,
+    payload,
+    placeholder_seed,
+    remote_refs,
+    scan,
+)
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
@@ -101,3 +107,99 @@ def test_roots_with_one_name_and_no_environment_match_are_an_error(tmp_path, kub
     with pytest.raises(ManifestError, match=r"2 Applications named root .* choose with "
                                             r"--gitops-env"):
         application_plan(scan(tmp_path, kubectl), "dev")
+
+
+# ---- read as Argo CD reads it (issue 17 part 4) -----------------------------------------
+BROKEN_ROOT = FIXTURES / "samples" / "broken-root-kustomization"
+VAULT_APP = FIXTURES / "samples" / "vault-app"
+
+
+def test_a_root_kustomization_that_does_not_build_stops_nothing(kubectl):
+    """Done-when (a): the root's failure is a finding of its own, and every Application
+    is still rendered on its own — the broken one and the unservable one named."""
+    found = scan(BROKEN_ROOT, kubectl)
+    [root] = [f for f in found.findings if f.level == "error"]
+    assert root.what == "kustomization ."
+    assert "kustomize build of the repository root failed" in root.message
+    assert "bootstrap/namespaces.yaml" in root.message
+    status = {r.name: r.status for r in found.apps}
+    assert status == {"ledger-dev": "rendered", "ledger-config": "rendered",
+                      "legacy": "failed", "grafana": "unservable",
+                      "team-alpha": "rendered", "team-beta": "rendered"}
+    legacy = next(r for r in found.apps if r.name == "legacy")
+    assert legacy.file == "apps/legacy.yaml:3"
+    assert "kustomize build legacy failed" in legacy.findings[0].message
+    assert "service.yaml" in legacy.findings[0].message
+    grafana = next(r for r in found.apps if r.name == "grafana")
+    assert "grafana 8.4.0 from https://grafana.github.io/helm-charts" in grafana.unservable[0]
+    [es] = found.of_kind("ExternalSecret")
+    assert (es.namespace, es.name) == ("ledger-dev", "ledger-db")
+    config = next(r for r in found.apps if r.name == "ledger-config")
+    assert sorted(d.name for d in config.objects) == ["ledger-platform-rules",
+                                                      "ledger-settings"]  # drafts excluded
+    assert any("ConfigMap/ledger-draft" in o for o in found.orphans)
+    assert [a.generated for a in found.appsets] == [["team-alpha", "team-beta"]]
+
+
+def test_the_plan_applies_generated_applications_and_payload_follows_the_renders(kubectl):
+    found = scan(BROKEN_ROOT, kubectl)
+    plan = application_plan(found, "dev")
+    assert sorted(d.name for d in plan.roots) == [
+        "grafana", "ledger-config", "ledger-dev", "legacy", "team-alpha", "team-beta"]
+    assert plan.generated == ["team-alpha", "team-beta"]
+    assert "grafana" in plan.unservable
+    assert sorted((d.kind, d.namespace, d.name) for d in payload(found, "dev")) == [
+        ("ClusterSecretStore", "ledger-dev", "ledger-vault"),
+        ("ConfigMap", "ledger-alpha", "team-settings"),
+        ("ConfigMap", "ledger-beta", "team-settings"),
+        ("ConfigMap", "ledger-config", "ledger-settings"),
+        ("ExternalSecret", "ledger-dev", "ledger-db"),
+        ("PrometheusRule", "ledger-config", "ledger-platform-rules"),
+        ("PrometheusRule", "ledger-dev", "ledger-rules")]
+
+
+def test_a_root_kustomization_that_builds_supersedes_the_raw_application_files(
+        tmp_path, kubectl):
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+    (tmp_path / "apps" / "cfg.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: cfg\n"
+        "  namespace: argocd\nspec:\n  source:\n    repoURL: https://x/r.git\n    path: cfg\n"
+        "  destination:\n    namespace: team\n")
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources:\n  - apps/cfg.yaml\nnamePrefix: prod-\n")
+    found = scan(tmp_path, kubectl)
+    assert [r.name for r in found.apps] == ["prod-cfg"]  # as `kubectl apply -k .` makes it
+    assert found.findings == []
+
+
+def test_the_sample_gitops_repo_renders_per_application(kubectl):
+    found = scan(FIXTURES / "gitops", kubectl)
+    assert {r.status for r in found.apps} == {"rendered"} and len(found.apps) == 12
+    plan = application_plan(found, "dev")
+    dev = {d.name for d in plan.expected}
+    assert dev == {"platform", "observability", "secrets", "workload"}
+    secrets = next(r for r in found.apps if r.name == "secrets" and "/dev/" in r.file)
+    assert secrets.parents and secrets.parents[0].startswith("argocd/platform@")
+    assert {(d.namespace, d.name) for d in payload(found, "dev")
+            if d.kind == "ExternalSecret"} == {("app", "harbor-credentials"),
+                                               ("app", "postgres-credentials"),
+                                               ("app", "redis-credentials")}
+
+
+def test_an_application_installing_vault_is_read_not_applied(kubectl):
+    found = scan(VAULT_APP, kubectl)
+    vault = next(r for r in found.apps if r.name == "vault")
+    assert vault.platform == "Vault" and vault.status == "rendered"
+    plan = application_plan(found, "dev")
+    assert [d.name for d in plan.roots] == ["orders-secrets"]
+    assert "the harness runs Vault itself" in plan.platform["vault"]
+    assert {d.kind for d in payload(found, "dev")} == {"ExternalSecret", "ClusterSecretStore"}
+
+
+def test_a_repository_without_applications_is_read_as_before(kubectl):
+    found = scan(FIXTURES / "samples" / "kustomize-platform" / "base", kubectl)
+    assert found.apps == [] and found.findings == []
+    assert found.summary()["ExternalSecret"] == 1

@@ -1,7 +1,8 @@
 """The customer's Vault configuration, from the Helm values they deploy with
 (`server.ha.raft.config`, `server.ha.config`, `server.standalone.config`,
-`server.ha.replicas`), run locally for the staging/prod profiles — and an honest account
-of what it can and cannot deliver.
+`server.ha.replicas`) — a values file, or the Argo CD Application that installs the
+Vault/OpenBao chart with its values inline or in valueFiles — run locally for the
+staging/prod profiles, and an honest account of what it can and cannot deliver.
 
 Their HCL is parsed (python-hcl2) and each node gets a JSON config (Vault and OpenBao
 read both) that keeps everything of theirs that means something on one machine —
@@ -16,9 +17,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from harness.errors import InputError
 
@@ -49,6 +53,7 @@ class VaultValues:
     replicas: int
     config: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    origin: str = "Helm values file"  # or the Argo CD Application and its values' layers
 
     @property
     def storage(self) -> str:
@@ -59,8 +64,8 @@ class VaultValues:
         return [f for f in self.findings if f.level == "cannot" and "cannot run" in f.why]
 
     def report(self) -> dict[str, Any]:
-        return {"source": str(self.source), "mode": self.mode, "replicas": self.replicas,
-                "storage": self.storage,
+        return {"source": str(self.source), "origin": self.origin, "mode": self.mode,
+                "replicas": self.replicas, "storage": self.storage,
                 "findings": [f.__dict__ for f in self.findings]}
 
 
@@ -155,22 +160,59 @@ def _flag(where: str, node: dict[str, Any], path: str) -> bool:
     return value
 
 
-def load(path: Path, profile: str) -> VaultValues:
-    """Read the Helm values, pick the server configuration the chart would use, and
-    judge it against what the profile needs (HA failover and raft snapshots for
-    staging/prod). Every key the harness reads is checked for its type and named with
-    its path when wrong: a bad file is one line, not a traceback from deep inside."""
+def load(path: Path, profile: str, repo_root: Path | None = None) -> VaultValues:
+    """Read the Helm values — a values file, or an Argo CD Application that installs the
+    Vault/OpenBao chart (its inline `helm.values`/`valuesObject`, its `valueFiles`, its
+    `parameters`; see `application_values`) — pick the server configuration the chart
+    would use, and judge it against what the profile needs (HA failover and raft
+    snapshots for staging/prod). Every key the harness reads is checked for its type and
+    named with its path when wrong: a bad file is one line, not a traceback from deep
+    inside. `repo_root`: where an Application's paths are relative to (default: the
+    nearest parent of the file that holds them)."""
     where = f"Vault Helm values {path}"
     docs = [d for d in VaultValuesError.load_yaml(path, where) if d is not None]
     if not docs:
         raise VaultValuesError(f"{where}: empty (no Helm values; give the values file you "
                                "deploy Vault with)")
+    objects = [d for d in docs if isinstance(d, dict) and d.get("apiVersion") and d.get("kind")]
+    if objects:
+        app = _vault_application(path, objects, repo_root)
+        values, origin = application_values(app, path, repo_root)
+        name = (app.get("metadata") or {}).get("name")
+        return judge(values, f"Vault Helm values of Argo CD Application {name} ({path})",
+                     path, profile, origin)
     if len(docs) > 1:
         raise VaultValuesError(f"{where}: {len(docs)} YAML documents; a values file is one")
     values = docs[0]
     if not isinstance(values, dict):
         raise VaultValuesError(f"{where}: the top level must be a mapping of Helm values "
                                f"(server: ...), got {InputError.kind_of(values)}")
+    return judge(values, where, path, profile)
+
+
+def helm_values(path: Path, repo_root: Path | None = None) -> dict[str, Any]:
+    """The Helm values the file gives the Vault chart: a values file as written, or what
+    an Argo CD Application installing the chart gives it (`application_values`). What a
+    chart backend merges over its own values (`--vault-values` of pods/kind)."""
+    where = f"Vault Helm values {path}"
+    docs = [d for d in VaultValuesError.load_yaml(path, where) if d is not None]
+    objects = [d for d in docs if isinstance(d, dict) and d.get("apiVersion") and d.get("kind")]
+    if objects:
+        return application_values(_vault_application(path, objects, repo_root), path,
+                                  repo_root)[0]
+    if len(docs) > 1:
+        raise VaultValuesError(f"{where}: {len(docs)} YAML documents; a values file is one")
+    values = docs[0] if docs else {}
+    if not isinstance(values, dict):
+        raise VaultValuesError(f"{where}: the top level must be a mapping of Helm values "
+                               f"(server: ...), got {InputError.kind_of(values)}")
+    return values
+
+
+def judge(values: dict[str, Any], where: str, source: Path, profile: str,
+          origin: str = "Helm values file") -> VaultValues:
+    """The server configuration of merged Helm values (`where` names them in errors),
+    judged against the profile."""
     server = _mapping(where, values, "server")
     dev = _mapping(where, server, "server.dev")
     ha = _mapping(where, server, "server.ha")
@@ -198,9 +240,253 @@ def load(path: Path, profile: str) -> VaultValues:
     else:
         config = parse_hcl(text, f"{where} ({key})") if text else {}
     replicas = _replicas(where, ha) if mode.startswith("ha") else 1
-    vv = VaultValues(path, mode, replicas, config)
+    vv = VaultValues(source, mode, replicas, config, origin=origin)
     vv.findings = assess(vv, profile)
     return vv
+
+
+# ---- an Argo CD Application installing the chart ----------------------------------------
+VAULT_CHARTS = ("vault", "openbao")
+
+
+def _chart_yaml(d: Path) -> dict[str, Any]:
+    try:
+        meta = yaml.safe_load((d / "Chart.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """`spec.sources` when set (Argo CD then ignores `spec.source`), else the one."""
+    spec = app.get("spec") or {}
+    if not isinstance(spec, dict):
+        return []
+    many = spec.get("sources")
+    if isinstance(many, list) and many:
+        return [s for s in many if isinstance(s, dict)]
+    return [spec["source"]] if isinstance(spec.get("source"), dict) else []
+
+
+def _parents(start: Path) -> list[Path]:
+    """The file's directory and its parents, up to (and with) a Git checkout's root."""
+    out = []
+    for d in [start, *start.parents]:
+        out.append(d)
+        if (d / ".git").exists():
+            break
+    return out
+
+
+def _vault_umbrella_key(meta: dict[str, Any]) -> str | None:
+    for dep in meta.get("dependencies") or []:
+        if isinstance(dep, dict) and dep.get("name") in VAULT_CHARTS:
+            return str(dep.get("alias") or dep["name"])
+    return None
+
+
+def vault_source(app: dict[str, Any], app_file: Path | None = None,
+                 repo_root: Path | None = None) -> tuple[int, str | None] | None:
+    """Which source of the Application installs Vault, and the values key when it does
+    so as a dependency of the team's own chart (None: the chart itself): `chart: vault`
+    or `openbao`, or a path whose Chart.yaml is named so or depends on it. None when the
+    Application installs no Vault."""
+    roots = [repo_root] if repo_root else _parents(app_file.parent) if app_file else []
+    for i, src in enumerate(_sources(app)):
+        if str(src.get("chart") or "") in VAULT_CHARTS:
+            return i, None
+        if src.get("path") is not None and not src.get("chart"):
+            for r in roots:
+                d = r / str(src["path"])
+                if (d / "Chart.yaml").is_file():
+                    meta = _chart_yaml(d)
+                    if meta.get("name") in VAULT_CHARTS:
+                        return i, None
+                    key = _vault_umbrella_key(meta)
+                    if key:
+                        return i, key
+                    break
+    return None
+
+
+def _vault_application(path: Path, objects: list[dict[str, Any]],
+                       repo_root: Path | None) -> dict[str, Any]:
+    """The one Application of the file that installs Vault; anything else is named."""
+    apps = [o for o in objects if str(o.get("apiVersion", "")).startswith("argoproj.io/")
+            and o.get("kind") == "Application"]
+    vault_apps = [a for a in apps if vault_source(a, path, repo_root) is not None]
+    if len(vault_apps) == 1:
+        return vault_apps[0]
+    names = ", ".join(f"{o.get('kind')}/{(o.get('metadata') or {}).get('name')}"
+                      for o in (vault_apps or apps or objects))
+    if len(vault_apps) > 1:
+        raise VaultValuesError(f"{path}: {len(vault_apps)} Argo CD Applications install the "
+                               f"Vault chart ({names}): give a file with one")
+    if apps:
+        charts = "; ".join(
+            f"{(a.get('metadata') or {}).get('name')}: "
+            + ", ".join(str(s.get("chart") or f"path {s.get('path')}") for s in _sources(a))
+            for a in apps)
+        raise VaultValuesError(
+            f"{path}: Argo CD Application(s) {names} install no Vault/OpenBao chart (a "
+            f"source with chart vault or openbao, or a path whose Chart.yaml is named so "
+            f"or depends on it; found {charts})")
+    raise VaultValuesError(
+        f"{path}: holds Kubernetes objects ({names}), not Vault Helm values: give the "
+        "values file you deploy Vault with, or the Argo CD Application that installs the "
+        "Vault/OpenBao chart")
+
+
+def _helm_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing: mappings merged key by key, anything else replaced, null
+    removes the key."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _helm_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _set_param(values: dict[str, Any], name: str, raw: Any, force_string: bool,
+               where: str) -> None:
+    """One `helm --set name=value` (dotted keys; `\\.` escapes a dot)."""
+    if "[" in name:
+        raise VaultValuesError(f"{where}: parameter {name}: list indexes are not read by "
+                               "the harness (give the value in helm.values instead)")
+    parts = [p.replace("\0", ".") for p in name.replace("\\.", "\0").split(".")]
+    value: Any = str(raw) if force_string else (
+        yaml.safe_load(str(raw)) if str(raw) != "" else "")
+    cur = values
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if not isinstance(nxt, dict):
+            nxt = cur[p] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def _values_file(where: str, label: str, path: Path) -> dict[str, Any]:
+    docs = [d for d in VaultValuesError.load_yaml(path, f"{where}: {label} {path}")
+            if d is not None]
+    if len(docs) > 1:
+        raise VaultValuesError(f"{where}: {label} {path}: {len(docs)} YAML documents; a "
+                               "values file is one")
+    value = docs[0] if docs else {}
+    if not isinstance(value, dict):
+        raise VaultValuesError(f"{where}: {label} {path}: the top level must be a mapping "
+                               f"of Helm values, got {InputError.kind_of(value)}")
+    return value
+
+
+def _repo_root_for(app_file: Path, needed: list[str]) -> Path:
+    """The nearest parent of the Application's file where every path it names exists."""
+    for d in _parents(app_file.resolve().parent):
+        if all((d / n).exists() for n in needed):
+            return d
+    raise VaultValuesError(f"{app_file}: none of its parent directories holds "
+                           f"{', '.join(needed)} (the paths the Application names are "
+                           "relative to its repository's root; give it with --repo)")
+
+
+def application_values(app: dict[str, Any], app_file: Path,
+                       repo_root: Path | None = None) -> tuple[dict[str, Any], str]:
+    """The Helm values Argo CD would give the Vault chart of this Application, merged as
+    Helm merges them: `valueFiles` in order (relative to the chart's path in the
+    repository, or `$ref/...` of a multi-source ref — read from this repository), then
+    the inline values (`valuesObject`, else the `values` string), then `parameters`. When
+    Vault is a dependency of the team's chart, that chart's values.yaml comes first and
+    the Vault part (its key) is returned. Returns (values, where they came from)."""
+    name = (app.get("metadata") or {}).get("name")
+    found = vault_source(app, app_file, repo_root)
+    if found is None:
+        raise VaultValuesError(f"{app_file}: Application {name} installs no Vault chart")
+    index, key = found
+    srcs = _sources(app)
+    src = srcs[index]
+    where = f"Argo CD Application {name} ({app_file})"
+    at = f"spec.sources[{index}]" if (app.get("spec") or {}).get("sources") else "spec.source"
+    helm = src.get("helm") or {}
+    if not isinstance(helm, dict):
+        raise VaultValuesError(f"{where}: {at}.helm must be a mapping, got "
+                               f"{InputError.kind_of(helm)}")
+    refs = {str(s["ref"]): s for s in srcs if s.get("ref")}
+    files = [str(v) for v in helm.get("valueFiles") or []]
+    in_repo = src.get("path") is not None and not src.get("chart")
+    needed = ([f"{src['path']}/Chart.yaml"] if in_repo else []) + [
+        f.split("/", 1)[1] for f in files if f.startswith("$") and "/" in f
+        and not helm.get("ignoreMissingValueFiles")]
+    root = repo_root or (_repo_root_for(app_file, needed) if needed else app_file.parent)
+    values: dict[str, Any] = {}
+    layers: list[str] = []
+    if key is not None:
+        own = root / str(src["path"]) / "values.yaml"
+        if own.is_file():
+            values = _values_file(where, "chart values", own)
+            layers.append(f"{src['path']}/values.yaml")
+    for i, vf in enumerate(files):
+        label = f"{at}.helm.valueFiles[{i}]"
+        if vf.startswith("$"):
+            ref, _, rest = vf[1:].partition("/")
+            if ref not in refs:
+                raise VaultValuesError(f"{where}: {label} {vf}: no source has ref {ref!r}")
+            target = root / rest
+        elif re.match(r"^[a-z]+://", vf):
+            raise VaultValuesError(f"{where}: {label} {vf}: a URL; nothing can be fetched "
+                                   "here (no internet)")
+        elif not in_repo:
+            raise VaultValuesError(
+                f"{where}: {label} {vf}: a file inside the chart {src.get('chart')} from "
+                f"{src.get('repoURL')}, not in the repository: the harness reads the "
+                "values written in the repository (inline, valuesObject, $ref/... files)")
+        else:
+            target = root / str(src["path"]) / vf
+        if not target.is_file():
+            if helm.get("ignoreMissingValueFiles"):
+                continue
+            raise VaultValuesError(f"{where}: {label} {vf}: no such file ({target})")
+        values = _helm_merge(values, _values_file(where, label, target))
+        layers.append(vf)
+    inline: Any = helm.get("valuesObject")
+    inline_key = f"{at}.helm.valuesObject"
+    if inline is None and helm.get("values") is not None:
+        inline_key = f"{at}.helm.values"
+        raw = helm["values"]
+        if isinstance(raw, str):
+            try:
+                inline = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise VaultValuesError(
+                    VaultValuesError.yaml_problem(f"{where}: {inline_key}", exc)) from None
+        else:
+            inline = raw
+    if inline is not None:
+        if not isinstance(inline, dict):
+            raise VaultValuesError(f"{where}: {inline_key} must be a mapping of Helm values "
+                                   f"(server: ...), got {InputError.kind_of(inline)}")
+        values = _helm_merge(values, inline)
+        layers.append(inline_key.removeprefix(f"{at}.") + " (inline)")
+    for p in helm.get("parameters") or []:
+        if isinstance(p, dict) and p.get("name"):
+            _set_param(values, str(p["name"]), p.get("value", ""), bool(p.get("forceString")),
+                       where)
+            layers.append(f"--set {p['name']}")
+    if key is not None:
+        sub = values.get(key)
+        values = sub if isinstance(sub, dict) else {}
+    chart = f"chart {src['chart']}" if src.get("chart") else f"path {src.get('path')}"
+    origin = (f"Argo CD Application {name}: {at} {chart}"
+              + (f" (Vault as its dependency {key})" if key else "")
+              + f"; values from {', '.join(layers) if layers else 'nothing (chart defaults)'}")
+    if not layers:
+        raise VaultValuesError(f"{where}: {at} gives the Vault chart no values (no "
+                               "helm.values, valuesObject, valueFiles or parameters): the "
+                               "chart's defaults would apply; give the configuration you "
+                               "deploy")
+    return values, origin
 
 
 def _replicas(where: str, ha: dict[str, Any]) -> int:

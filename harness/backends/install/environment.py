@@ -92,8 +92,11 @@ class ChartsEnvironment(ExistingEnvironment):
                              vault_address="http://127.0.0.1:0")
         super().__init__(cfg, settings, toolchain)
         if vault_overrides is None and settings.vault_values is not None:
-            # the team's own Vault values for the chart (image pinned regardless)
-            vault_overrides = yaml.safe_load(settings.vault_values.read_text()) or {}
+            # the team's own Vault values for the chart (image pinned regardless): a values
+            # file, or what an Argo CD Application installing the chart gives it
+            from harness.vault_config.values import helm_values
+
+            vault_overrides = helm_values(settings.vault_values)
         self.profile = settings.profile
         self.charts = [c for c in charts(vault_overrides, self.profile)
                        if self.release_names is None or c.release in self.release_names]
