@@ -17,6 +17,8 @@ runner reaches; it starts nothing and never tears anything down.
     faults:                             # optional: faults as Kubernetes operations
       vault_pods: {namespace: vault, selector: app.kubernetes.io/name=vault}
       eso_deployment: {namespace: external-secrets, name: external-secrets}
+    objectives:                         # optional: per drill, for `harness drill run`
+      vault-snapshot-restore: {rto_seconds: 60}   # (and rpo_writes:; --rto wins)
 
 The token needs what the suites do to Vault: write KV under secret/, policies and
 kubernetes-auth roles (each test makes and removes its own). It is read from its file or
@@ -48,7 +50,8 @@ if TYPE_CHECKING:
     from harness.faults.kube import KubeFaults
 
 TOP_KEYS = {"kubeconfig", "vault", "prometheus", "alertmanager", "eso", "service_map",
-            "faults"}
+            "faults", "objectives"}
+OBJECTIVE_KEYS = {"rto_seconds", "rpo_writes"}
 VAULT_KEYS = {"address", "token_file", "token_env", "ca_cert"}
 
 
@@ -76,6 +79,7 @@ class ExistingConfig:
     eso_metrics: list[str] = field(default_factory=list)
     service_map: dict[str, str] = field(default_factory=dict)
     faults: dict[str, dict[str, str]] = field(default_factory=dict)
+    objectives: dict[str, dict[str, float]] = field(default_factory=dict)  # drill -> figures
 
     @classmethod
     def load(cls, path: Path | str) -> ExistingConfig:
@@ -157,13 +161,28 @@ class ExistingConfig:
                 text(spec, k, f"faults.{key}.{k}")
             if not all(spec.get(k) for k in needed):
                 raise BackendError(f"{where}: faults.{key} needs {' and '.join(needed)}")
+        objectives = mapping(raw, "objectives", "objectives")
+        for drill in objectives:
+            spec = mapping(objectives, drill, f"objectives.{drill}")
+            bad = sorted(map(str, set(spec) - OBJECTIVE_KEYS))
+            if bad or not spec:
+                raise BackendError(f"{where}: objectives.{drill} takes "
+                                   f"{' and/or '.join(sorted(OBJECTIVE_KEYS))}"
+                                   + (f", not {', '.join(bad)}" if bad else ""))
+            for key, value in spec.items():
+                whole = key == "rpo_writes"
+                if isinstance(value, bool) or not isinstance(value, int | float) or (
+                        whole and not isinstance(value, int)) or value < 0 or (
+                        not whole and value == 0):
+                    raise wrong(f"objectives.{drill}.{key}", "a whole number >= 0" if whole
+                                else "a number of seconds > 0", value)
         return cls(source=src, kubeconfig=kubeconfig, vault_address=str(address),
                    vault_token_file=_path(vault.get("token_file"), base),
                    vault_token_env=vault.get("token_env") or "VAULT_TOKEN",
                    vault_ca_cert=_path(vault.get("ca_cert"), base),
                    prometheus=raw.get("prometheus"), alertmanager=raw.get("alertmanager"),
                    eso_metrics=list(metrics), service_map=dict(service_map),
-                   faults=dict(faults))
+                   faults=dict(faults), objectives=dict(objectives))
 
     def capabilities(self) -> frozenset[str]:
         have = set()
@@ -433,6 +452,8 @@ def write_config(config: ExistingConfig, out: Path) -> Path:
         cfg["service_map"] = dict(config.service_map)
     if config.faults:
         cfg["faults"] = dict(config.faults)
+    if config.objectives:
+        cfg["objectives"] = dict(config.objectives)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("# heracles existing-backend config, written by the harness (no secret "
                    "in it: the Vault token stays in its 0600 file)\n"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.table import Column, Table
 
-from harness.cli.common import err, out, settings_from, show_event
+from harness.cli.common import emit_json, err, out, settings_from, show_event
 from harness.runtime.redact import redact
 from harness.settings import PROFILES
 
@@ -25,23 +26,85 @@ def drill() -> None:
     """DR drills: a fault, recovery as the runbook says, RTO/RPO, a verdict, reports."""
 
 
+BACKEND_HELP = ("local: the platform as processes; pods: its Helm charts as real Pods "
+                "(needs root); existing: the cluster of an endpoints file (--config).")
+CONFIG_OPTION = click.option(
+    "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="The existing backend's endpoints file (`harness backend export-config` writes "
+         "one); implies --backend existing.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="A JSON document on stdout (progress stays on stderr).")
+
+
+def _backend_of(backend: str | None, config: Path | None) -> str | None:
+    """--config alone means --backend existing; --config with another backend is refused."""
+    from harness.errors import HarnessError
+
+    if config is not None and backend not in (None, "existing"):
+        raise HarnessError(f"--config is the existing backend's endpoints file; "
+                           f"not for --backend {backend}")
+    return "existing" if config is not None else backend
+
+
 @drill.command("list")
-def drill_list() -> None:
+@click.option("--backend", type=click.Choice(["local", "pods", "existing"]), default=None,
+              help="Say which drills can run there (existing: from --config's "
+                   "capabilities). " + BACKEND_HELP)
+@CONFIG_OPTION
+@JSON_OPTION
+def drill_list(backend: str | None, config: Path | None, as_json: bool) -> None:
     # No docstring on purpose: it would become this command's help text, which stays
     # as it was (empty) while the CLI is restructured.
     from harness.drills import DRILLS
+    from harness.drills.runner import backend_capabilities, drill_catalog
 
-    table = Table("what happens", title="harness drills")
+    backend = _backend_of(backend, config)
+    have, cfg = backend_capabilities(backend, config)
+    listing = drill_catalog(backend, have, cfg)
+    if as_json:
+        emit_json({"backend": backend, "config": str(cfg.source) if cfg else None,
+                   "capabilities": sorted(have) if have is not None else None,
+                   "drills": listing})
+        return
+    title = "harness drills" if backend is None else (
+        f"harness drills on the {backend} backend"
+        + (f" of {cfg.source} (capabilities: {', '.join(sorted(have or ())) or 'none'})"
+           if cfg else ""))
+    table = Table(Column("what happens (and what each backend's version needs)",
+                         min_width=24), title=title)
     table.columns.insert(0, Column("drill", no_wrap=True))
-    table.columns.insert(1, Column("profiles", no_wrap=True))
-    table.columns.insert(2, Column("backends", no_wrap=True))
-    table.columns.insert(3, Column("RTO objective", no_wrap=True))
-    for d in DRILLS.values():
-        rto = " / ".join(f"{d.on(b).objectives.rto_seconds:.0f} s" for b in d.backends
-                         if b == "local" or d.on(b).objectives != d.objectives)
-        table.add_row(d.name, ", ".join(d.profiles), ", ".join(d.backends), rto,
-                      d.description)
+    if backend is not None:
+        table.columns.insert(1, Column(f"on {backend}", min_width=12))
+    table.columns.insert(len(table.columns) - 1, Column("profiles", min_width=7))
+    table.columns.insert(len(table.columns) - 1, Column("backends", min_width=11))
+    table.columns.insert(len(table.columns) - 1, Column("RTO objective", min_width=6))
+    for entry in listing:
+        d = DRILLS[entry["name"]]
+        versions = entry["backends"]
+        needs = "; ".join(f"{b}: {', '.join(v['needs']) or 'the APIs only'}"
+                          for b, v in versions.items())
+        local = versions["local"]["rto_seconds"]
+        rto = f"{local:.0f} s" + "".join(f" ({b}: {v['rto_seconds']:.0f} s)"
+                                         for b, v in versions.items()
+                                         if v["rto_seconds"] != local)
+        row = [d.name]
+        if backend is not None:
+            row.append(_runnable_cell(entry, backend, have or frozenset()))
+        row += [", ".join(d.profiles), ", ".join(d.backends), rto,
+                f"{escape(d.description)}\n[dim]needs: {escape(needs)}[/]"]
+        table.add_row(*row)
     out.print(table)
+
+
+def _runnable_cell(entry: dict[str, Any], backend: str, have: frozenset[str]) -> str:
+    """`runnable`, or in short why not (the full reason: `drill list --json`, or the
+    refusal of `drill run`)."""
+    version = entry["backends"].get(backend)
+    if version is None:
+        return f"[red]no[/]: no version (runs on {', '.join(entry['backends'])})"
+    if not entry["runnable"]:
+        return f"[red]no[/]: lacks {', '.join(sorted(set(version['needs']) - have))}"
+    return "[green]runnable[/]" + (" with --yes-restore-vault" if version["confirm"] else "")
 
 
 def _show(e: Event) -> None:
@@ -59,12 +122,13 @@ def _announce(message: str) -> None:
 
 @drill.command("run")
 @click.argument("name")
-@click.option("--backend", type=click.Choice(["local", "pods"]), default="local",
-              show_default=True,
-              help="local: the platform as processes; pods: its Helm charts as real Pods "
-                   "(needs root). On pods the drill uses the pods environment recorded "
+@click.option("--backend", type=click.Choice(["local", "pods", "existing"]), default=None,
+              help=BACKEND_HELP + " On pods the drill uses the pods environment recorded "
                    "running in --state-dir (`harness up --backend pods`) or starts its own "
-                   "(staging).")
+                   "(staging). On existing it runs on the cluster of --config, starting "
+                   "nothing, and only the drills the config's capabilities allow "
+                   "(`harness drill list --config FILE`).  [default: local]")
+@CONFIG_OPTION
 @click.option("--profile", type=click.Choice(PROFILES), default=None,
               help="Profile of the environment the drill starts when none is running "
                    "(default: the drill's first).")
@@ -73,25 +137,68 @@ def _announce(message: str) -> None:
                    "(default: ./drill-reports/NAME-<UTC time>).")
 @click.option("--keep", is_flag=True,
               help="Keep the environment the drill started (default: torn down).")
+@click.option("--rto", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="The RTO objective for the verdict, instead of the drill's own (and of "
+                   "the existing config's objectives:).")
+@click.option("--yes-restore-vault", "confirmed", is_flag=True,
+              help="Accept what vault-snapshot-restore does on --backend existing: it "
+                   "restores a raft snapshot of the WHOLE Vault in place, so every change "
+                   "anyone makes to Vault during the drill is rolled back too.")
+@click.option("--junit-xml", "junit", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also write the verdict as JUnit XML (a testcase per "
+                                 "drill; FAIL: a failure with the reasons) for CI.")
+@JSON_OPTION
 @click.pass_context
-def drill_run(ctx: click.Context, name: str, backend: str, profile: str | None,
-              report_dir: Path | None, keep: bool) -> None:
+def drill_run(ctx: click.Context, name: str, backend: str | None, config: Path | None,
+              profile: str | None, report_dir: Path | None, keep: bool, rto: float | None,
+              confirmed: bool, junit: Path | None, as_json: bool) -> None:
     """Run a drill against the running environment of --state-dir when its profile
-    suits the drill; otherwise in a fresh environment of its own. Exit 1 on FAIL."""
+    suits the drill; otherwise in a fresh environment of its own; or on an existing
+    cluster (--backend existing --config FILE). Exit 1 on FAIL, 2 when refused."""
+    from harness.drills.junit import NotRun, write_junit
     from harness.drills.report import rpo_text
-    from harness.drills.runner import run_drill_session
+    from harness.drills.runner import plan_drill, report_paths, run_drill_session
+    from harness.errors import HarnessError
 
-    outcome = run_drill_session(name, settings_from(ctx), profile=profile,
-                                report_dir=report_dir, keep=keep, backend=backend,
-                                announce=_announce,
-                                events=show_event, progress=_show)
+    where = _backend_of(backend, config) or "local"
+
+    def not_run(exc: HarnessError, error: bool) -> None:
+        if junit is not None:
+            write_junit(junit, [NotRun(name, where, str(exc), error=error)])
+        if as_json:
+            emit_json({"drill": name, "backend": where,
+                       "verdict": "ERROR" if error else "REFUSED", "reasons": [str(exc)],
+                       "junit": str(junit) if junit else None})
+
+    settings = settings_from(ctx)
+    try:
+        plan = plan_drill(name, settings, profile, report_dir, where, config=config,
+                          rto=rto, confirmed=confirmed)
+    except HarnessError as exc:
+        not_run(exc, error=False)
+        raise
+    try:
+        outcome = run_drill_session(name, settings, keep=keep, announce=_announce,
+                                    events=show_event, progress=_show, plan=plan)
+    except HarnessError as exc:
+        not_run(exc, error=True)
+        raise
     result = outcome.result
-    rto = f"{result.rto_seconds:.2f}s" if result.rto_seconds is not None else "n/a"
+    rto_text = f"{result.rto_seconds:.2f}s" if result.rto_seconds is not None else "n/a"
     color = "green" if result.verdict == "PASS" else "red"
-    err.print(f"[{color}]{result.verdict}[/] RTO {rto} (objective "
+    err.print(f"[{color}]{result.verdict}[/] RTO {rto_text} (objective "
               f"{result.objectives.rto_seconds:.0f}s), RPO {rpo_text(result)}")
     for reason in result.reasons:
-        err.print(f"  [red]-[/] {redact(reason)}", highlight=False)
-    err.print(f"reports: {outcome.plan.report_dir}/report.md, report.json, report.html, "
-              "timeline.png")
+        err.print(f"  [red]-[/] {escape(redact(reason))}", highlight=False)
+    reports = report_paths(outcome.plan.report_dir)
+    err.print(f"reports: {outcome.plan.report_dir}/"
+              f"{', '.join(p.name for p in reports.values())}", highlight=False)
+    if junit is not None:
+        write_junit(junit, [result])
+        err.print(f"JUnit XML: {junit}", highlight=False)
+    if as_json:
+        emit_json({**result.to_json(), "report_dir": str(outcome.plan.report_dir),
+                   "reports": {k: str(v) for k, v in reports.items()},
+                   "junit": str(junit) if junit else None})
     sys.exit(0 if result.verdict == "PASS" else 1)

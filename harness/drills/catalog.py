@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.drills import pods
+from harness.backends.base import missing_reason
+from harness.drills import existing, pods
 from harness.drills.model import DrillRun, Objectives
 from harness.drills.probe import (
     NAMESPACE,
@@ -27,17 +28,27 @@ if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
 
 HA = ("staging", "prod")
-BACKENDS = ("local", "pods")
+BACKENDS = ("local", "pods", "existing")
+LOCAL = frozenset({"local-processes"})
+"""What the local version of a drill needs: it drives the environment's processes."""
 
 
 @dataclass(frozen=True)
-class OnPods:
-    """A drill's version for the pods backend: the same checks and figures, the fault
-    and the recovery as Kubernetes operations (harness/drills/pods.py)."""
+class OnBackend:
+    """A drill's version for another backend than local: the same checks and figures,
+    the fault and the recovery as that backend can do them — Kubernetes operations on
+    pods (harness/drills/pods.py), the APIs and the config's `faults:` on existing
+    (harness/drills/existing.py)."""
 
     description: str
     run: Callable[[Any, DrillRun], None]
     objectives: Objectives | None = None  # None: the drill's own
+    needs: frozenset[str] = frozenset()  # capabilities (harness/backends/base.py)
+    confirm: str | None = None  # the consequence --yes-restore-vault accepts, if any
+
+
+OnPods = OnBackend
+"""The name the pods versions had first."""
 
 
 @dataclass(frozen=True)
@@ -47,21 +58,65 @@ class Drill:
     profiles: tuple[str, ...]
     objectives: Objectives
     run: Callable[[Any, DrillRun], None]
-    pods: OnPods | None = None
+    pods: OnBackend | None = None
+    existing: OnBackend | None = None
+    needs: frozenset[str] = LOCAL  # of this (the local) version
+    confirm: str | None = None  # of this version: what --yes-restore-vault accepts
 
     @property
     def backends(self) -> tuple[str, ...]:
-        return ("local", "pods") if self.pods is not None else ("local",)
+        return ("local", *(b for b in BACKENDS[1:] if self.variant(b) is not None))
+
+    def variant(self, backend: str) -> OnBackend | None:
+        """The version for `backend` (not local), None when there is none."""
+        found: OnBackend | None = getattr(self, backend, None) if backend in BACKENDS[1:] \
+            else None
+        return found
+
+    def needs_on(self, backend: str) -> frozenset[str] | None:
+        """The capabilities the drill needs on `backend`; None: it has no version there."""
+        if backend == "local":
+            return self.needs
+        found = self.variant(backend)
+        return found.needs if found is not None else None
 
     def on(self, backend: str) -> Drill:
         """The drill as it runs on `backend` (its description, objectives, steps)."""
         if backend == "local":
             return self
-        if backend == "pods" and self.pods is not None:
-            return replace(self, description=self.pods.description, run=self.pods.run,
-                           objectives=self.pods.objectives or self.objectives, pods=None)
-        raise HarnessError(f"drill {self.name!r} has no version for the {backend} backend; "
-                           f"on {backend}: {', '.join(on_backend(backend))}")
+        found = self.variant(backend)
+        if found is not None:
+            return replace(self, description=found.description, run=found.run,
+                           objectives=found.objectives or self.objectives, pods=None,
+                           existing=None, needs=found.needs, confirm=found.confirm)
+        raise HarnessError(no_version(self, backend))
+
+
+def no_version(drill: Drill, backend: str) -> str:
+    """Why `drill` does not run on `backend`: the backends it has a version for, and what
+    each needs."""
+    wants = "; ".join(f"{b}: {', '.join(sorted(drill.needs_on(b) or ())) or 'nothing'}"
+                      for b in drill.backends)
+    return (f"drill {drill.name!r} has no version for the {backend} backend; on {backend}: "
+            f"{', '.join(on_backend(backend)) or 'none'} (it runs on "
+            f"{', '.join(drill.backends)}, needing {wants})")
+
+
+def refusal(name: str, backend: str, have: frozenset[str], where: str = "") -> str | None:
+    """Why drill `name` cannot run on `backend` having capabilities `have` — no version
+    there, or capabilities it needs that the backend lacks (each named with what it
+    does) — or None when it can. `where`: the backend's config, named after it."""
+    drill = DRILLS[name]
+    needs = drill.needs_on(backend)
+    if needs is None:
+        return no_version(drill, backend)
+    why = missing_reason(backend, set(needs), have)
+    if why is None:
+        return None
+    where = f" of {where}" if where else ""
+    return (f"drill {name!r} on the {backend} backend{where} needs "
+            f"{', '.join(sorted(needs))}; "
+            f"missing: {', '.join(sorted(needs - have))} ({why})")
 
 
 def on_backend(backend: str) -> list[str]:
@@ -258,26 +313,53 @@ def _inventory(probe: Probe) -> dict[str, str]:
 DRILLS: dict[str, Drill] = {d.name: d for d in (
     Drill("vault-leader-loss",
           "kill -9 the active Vault node: a standby takes over, clients and ESO carry on.",
-          HA, Objectives(rto_seconds=10), vault_leader_loss, OnPods(
+          HA, Objectives(rto_seconds=10), vault_leader_loss, OnBackend(
               "kubectl delete pod (grace 0) of the active Vault Pod: a standby takes over, "
               "clients and ESO carry on; the StatefulSet's replacement is unsealed with the "
-              "original keys and rejoins as a raft voter.", pods.vault_leader_loss)),
+              "original keys and rejoins as a raft voter.", pods.vault_leader_loss,
+              needs=frozenset({"pod-faults", "in-cluster"})),
+          existing=OnBackend(
+              "The active Vault Pod deleted (grace 0; faults.vault_pods of the config): a "
+              "standby takes over, clients and ESO carry on; its controller's replacement "
+              "must come back Ready (unsealed by the cluster: the existing backend holds no "
+              "unseal keys).", existing.vault_leader_loss,
+              needs=frozenset({"pod-faults"}))),
     Drill("vault-restore",
           "Full loss of the Vault cluster (all nodes, all data): a fresh cluster restored "
           "from a raft snapshot, unsealed with the original keys.",
-          HA, Objectives(rto_seconds=30), vault_restore, OnPods(
+          HA, Objectives(rto_seconds=30), vault_restore, OnBackend(
               "Full loss of the Vault cluster: the StatefulSet scaled to 0 and every PVC "
               "(raft data) deleted. Restored the runbook's way: a snapshot saved in the "
               "active Pod (kubectl exec), one new empty Pod initialised with throw-away "
               "keys, `raft snapshot restore -force`, its server restarted and unsealed with "
               "the ORIGINAL keys; the other Pods rejoin as voters.",
-              pods.vault_restore)),
+              pods.vault_restore, needs=frozenset({"in-cluster"}))),
+    Drill("vault-snapshot-restore",
+          "Data lost by accident (every key under the drill's own prefix deleted): Vault "
+          "put back from a raft snapshot taken through the API, restored in place through "
+          "the API (same cluster, same keys), ESO re-delivering the restored value. Needs "
+          "only Vault's API with an admin token and the Kubernetes API.",
+          ("dev", *HA), Objectives(rto_seconds=30), existing.vault_snapshot_restore,
+          existing=OnBackend(
+              "Data lost by accident (every key under secret/heracles-drill/ deleted): "
+              "Vault put back from a raft snapshot taken through the API "
+              "(sys/storage/raft/snapshot) and restored in place through it, ESO "
+              "re-delivering the restored value. The restore rolls ALL of the cluster's "
+              "Vault data back to the snapshot: --yes-restore-vault.",
+              existing.vault_snapshot_restore, confirm=existing.CONFIRM),
+          needs=frozenset()),
     Drill("eso-outage",
           "Every ESO controller killed for a while: Secrets keep their values, and changes "
           "made meanwhile arrive once ESO is back.",
-          ("dev", *HA), Objectives(rto_seconds=60), eso_outage, OnPods(
+          ("dev", *HA), Objectives(rto_seconds=60), eso_outage, OnBackend(
               "ESO's Deployment scaled to 0 for a while: Secrets keep their values, and "
-              "changes made meanwhile arrive once it is scaled back.", pods.eso_outage)),
+              "changes made meanwhile arrive once it is scaled back.", pods.eso_outage,
+              needs=frozenset({"pod-faults"})),
+          existing=OnBackend(
+              "ESO's Deployment (faults.eso_deployment of the config) scaled to 0 for a "
+              "while: Secrets keep their values, and changes made meanwhile arrive once it "
+              "is scaled back (its /metrics tell that it reconciles again).",
+              pods.eso_outage, needs=frozenset({"pod-faults", "eso-metrics"}))),
     Drill("cluster-state-restore",
           "etcd lost (data deleted): the cluster state restored from an etcd snapshot; "
           "ExternalSecrets and Secrets are back and ESO syncs again.",

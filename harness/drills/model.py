@@ -28,6 +28,17 @@ class Objectives:
     rpo_writes: int = 0  # data loss tolerated (writes/objects), beyond what is expected
     note: str = ""
 
+    def overridden(self, rto_seconds: float | None = None, rpo_writes: int | None = None,
+                   source: str = "") -> Objectives:
+        """These objectives with the figures given (None: kept), `source` noting where
+        they came from (`--rto`, the existing backend's config)."""
+        if rto_seconds is None and rpo_writes is None:
+            return self
+        return Objectives(
+            rto_seconds=float(rto_seconds if rto_seconds is not None else self.rto_seconds),
+            rpo_writes=int(rpo_writes if rpo_writes is not None else self.rpo_writes),
+            note="; ".join(n for n in (self.note, f"set by {source}" if source else "") if n))
+
 
 @dataclass
 class DrillResult:
@@ -43,6 +54,7 @@ class DrillResult:
     measurements: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     duration: float = 0.0
+    backend: str = "local"  # where it ran: local, pods, existing
 
     @property
     def rto_seconds(self) -> float | None:

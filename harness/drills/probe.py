@@ -59,6 +59,8 @@ class ProbeVault(Protocol):
 
     def kv_get(self, path: str, mount_point: str = "secret") -> dict[str, str] | None: ...
 
+    def kv_delete_tree(self, prefix: str, mount_point: str = "secret") -> None: ...
+
 
 class ProbePlatform(Protocol):
     """What the probe needs of an environment (LocalEnvironment, PodsEnvironment)."""
