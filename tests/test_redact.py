@@ -36,3 +36,14 @@ def test_only_identifying_keys_are_exempt_from_value_redaction():
 
     assert secret_values({"username": "postgres", "password": "pw-1", "secret-key": "k",
                           "api_key": "x"}) == ["pw-1", "k", "x"]
+
+
+def test_eso_log_lines_keep_the_external_secret_they_name():
+    """`"ExternalSecret":{"name":...}` names an object: `harness logs eso` must show it,
+    while a `secret` field's value is still masked."""
+    from harness.runtime.redact import redact as _redact
+
+    line = ('{"ExternalSecret":{"name":"payments-api","namespace":"pay"},'
+            '"secret":"s3cr3t-value"}')
+    out = _redact(line)
+    assert '"ExternalSecret":{"name":"payments-api"' in out and "s3cr3t-value" not in out

@@ -23,7 +23,9 @@ PATTERNS = [
     re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"),
     re.compile(r"\b(?:hvs|hvb|hvr|s|b|r)\.[A-Za-z0-9]{20,}\b"),  # Vault/OpenBao tokens
     re.compile(
-        r"(?i)(\"?(?:token|password|secret|unseal_keys?_(?:b64|hex)|root_token|client_token"
+        # (not ESO's `"ExternalSecret":{"name":...}`, a kind naming an object in its logs)
+        r"(?i)(?<!external)(\"?(?:token|password|secret|unseal_keys?_(?:b64|hex)|root_token"
+        r"|client_token"
         r"|private[_-]?key)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
 ]
 

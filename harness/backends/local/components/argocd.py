@@ -15,10 +15,20 @@ So it runs in a private network namespace (`unshare --net --map-root-user`, no
 privileges) that has only a loopback; socat carries its traffic — to the apiserver,
 Redis and the repo-server, and from Prometheus to its metrics — over unix sockets.
 Inside, the same 127.0.0.1 ports are used, so its kubeconfig is the ordinary one.
+
+The API server (argocd-server, plaintext on 127.0.0.1, its metrics too: it binds them to
+--address) is what receives the Git server's push webhooks at /api/webhook — a push is
+Synced in seconds instead of waiting up to `timeout.reconciliation` (180 s) — and what
+`argocd login` / `argocd app sync` talk to (the admin password: Argo CD's own
+`argocd-initial-admin-secret`). The webhook is signed: `webhook.gogs.secret` in
+argocd-secret, the same random value in `<state>/argocd/webhook-secret` (0600) for the
+Git server.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -26,6 +36,7 @@ from typing import Any
 import yaml
 
 from harness.backends.local.components.base import Component
+from harness.backends.local.components.git import GitServer
 from harness.backends.local.components.kube import Kube
 from harness.clients import manifests
 from harness.errors import HarnessError
@@ -37,6 +48,7 @@ from harness.runtime.process import ProcessSpec
 NAMESPACE = "argocd"
 INSIDE_METRICS_PORT = 8082  # inside the controller's private network namespace
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
+WEBHOOK_SECRET_KEY = "webhook.gogs.secret"  # the git server sends Gogs push events
 
 
 def _cm(name: str, data: dict[str, str] | None = None) -> dict:
@@ -48,21 +60,34 @@ def _cm(name: str, data: dict[str, str] | None = None) -> dict:
 class ArgoCD(Component):
     name = "argocd"
     requires = ("kube", "git")
-    port_names = ("argocd.redis", "argocd.repo", "argocd.repo-metrics", "argocd.metrics")
+    port_names = ("argocd.redis", "argocd.repo", "argocd.repo-metrics", "argocd.metrics",
+                  "argocd.server", "argocd.server-metrics")
     toolchain = ("argocd", "argocd-crds", "redis", "socat", "kustomize", "helm")
 
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.ctx.port('argocd.metrics')}/metrics"
 
-    def endpoints(self) -> dict[str, str]:
+    @property
+    def server_address(self) -> str:
+        """The API server: `argocd --server`, the UI, /api/webhook (plaintext)."""
+        return f"http://127.0.0.1:{self.ctx.port('argocd.server')}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.server_address}/api/webhook"
+
+    def _metrics(self) -> dict[str, str]:
         return {"argocd-controller-metrics": self.address,
                 "argocd-repo-server-metrics":
                     f"http://127.0.0.1:{self.ctx.port('argocd.repo-metrics')}/metrics"}
 
+    def endpoints(self) -> dict[str, str]:
+        return {**self._metrics(), "argocd-server": self.server_address}
+
     def scrape_jobs(self) -> list[dict[str, Any]]:
         return [{"job_name": "argocd", "static_configs": [
-            {"targets": [hostport(a) for a in self.endpoints().values()]}]}]
+            {"targets": [hostport(a) for a in self._metrics().values()]}]}]
 
     @property
     def _dir(self) -> Path:
@@ -76,9 +101,16 @@ class ArgoCD(Component):
     def kubeconfig(self) -> Path:
         return self.ctx.state.root / "kube" / "argocd.kubeconfig"
 
+    @property
+    def webhook_secret_file(self) -> Path:
+        return self._dir / "webhook-secret"
+
+    def secret_files(self) -> list[Path]:
+        return [self.webhook_secret_file]
+
     # ---- cluster objects ---------------------------------------------------------------
     def write_files(self) -> None:
-        for sub in ("s", "tls", "ssh", "gpg", "home"):
+        for sub in ("s", "tls", "ssh", "gpg", "home", "static"):
             (self._dir / sub).mkdir(parents=True, exist_ok=True)
         if len(str(self.sock_dir / "metrics.sock")) > 100:
             raise HarnessError(f"state dir {self.ctx.state.root} is too long for unix "
@@ -87,6 +119,15 @@ class ArgoCD(Component):
         for ctx in admin.get("contexts", []):
             ctx["context"]["namespace"] = NAMESPACE
         write_private(self.kubeconfig, yaml.safe_dump(admin).encode())
+        if not self.webhook_secret_file.exists():
+            write_private(self.webhook_secret_file, secrets.token_hex(32).encode())
+        self.register_secrets()
+        # Where the Git server announces pushes (it reads this at each push).
+        git = self.ctx.require(GitServer)
+        git.webhook_config.parent.mkdir(parents=True, exist_ok=True)
+        git.webhook_config.write_text(json.dumps({
+            "url": self.webhook_url, "secret_file": str(self.webhook_secret_file),
+            "repo_base": git.address}, indent=2))
 
     def install(self) -> None:
         """Argo CD's CRDs, its ConfigMaps, the default AppProject and its Secret."""
@@ -118,17 +159,26 @@ class ArgoCD(Component):
         self._ensure_secret(kube)
 
     def _ensure_secret(self, kube: Kube) -> None:
+        """argocd-secret with the server key and the webhook secret the Git server signs
+        with (added to a Secret of an environment that predates it)."""
         from kubernetes import client
 
         core = client.CoreV1Api(kube.api_client())
+        webhook = self.webhook_secret_file.read_text().strip()
         try:
-            core.read_namespaced_secret("argocd-secret", NAMESPACE)
+            existing = core.read_namespaced_secret("argocd-secret", NAMESPACE)
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
             core.create_namespaced_secret(NAMESPACE, client.V1Secret(
                 metadata=client.V1ObjectMeta(name="argocd-secret", labels=PART_OF),
-                string_data={"server.secretkey": secrets.token_urlsafe(32)}))
+                string_data={"server.secretkey": secrets.token_urlsafe(32),
+                             WEBHOOK_SECRET_KEY: webhook}))
+            return
+        held = (existing.data or {}).get(WEBHOOK_SECRET_KEY, "")
+        if base64.b64decode(held).decode(errors="replace") != webhook:
+            core.patch_namespaced_secret("argocd-secret", NAMESPACE,
+                                         {"stringData": {WEBHOOK_SECRET_KEY: webhook}})
 
     # ---- processes -----------------------------------------------------------------------
     def _bridges(self) -> dict[str, int]:
@@ -187,4 +237,18 @@ class ArgoCD(Component):
             env={"ARGOCD_BINARY_NAME": "argocd-application-controller", "HOME": home,
                  "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
                  "PATH": "/usr/sbin:/usr/bin:/bin"})
-        return [redis, repo, bridge, controller]
+        server_port = self.ctx.port("argocd.server")
+        server = self.spec("argocd-server", [
+            argocd, f"--kubeconfig={self.kubeconfig}", f"--namespace={NAMESPACE}",
+            "--insecure", "--address=127.0.0.1", f"--port={server_port}",
+            # the metrics listener binds --address too (server.go: startListener)
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={self.ctx.port('argocd.server-metrics')}",
+            f"--redis=127.0.0.1:{redis_port}", f"--repo-server=127.0.0.1:{repo_port}",
+            "--repo-server-plaintext", f"--staticassets={self._dir / 'static'}",
+            "--loglevel=info"],
+            http_ok(f"{self.server_address}/healthz"),
+            env={"ARGOCD_BINARY_NAME": "argocd-server", "HOME": home,
+                 "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
+                 "PATH": "/usr/bin:/bin"})
+        return [redis, repo, bridge, controller, server]

@@ -25,6 +25,7 @@ from harness.runtime.pki import write_private
 from harness.runtime.probes import hostport, http_ok
 from harness.runtime.process import ProcessSpec
 from harness.runtime.redact import REDACTOR
+from harness.vault_config.eso_grants import recorded_grants, with_read_grants
 from harness.wait import eventually
 
 NAMESPACE = "external-secrets"
@@ -141,7 +142,10 @@ class ExternalSecretsOperator(Component):
         policy = self.ctx.settings.fixtures_dir / "vault" / "policies" / f"{VAULT_POLICY}.hcl"
         if not policy.exists():
             raise HarnessError(f"{policy}: ESO's Vault policy is missing")
-        vault.write_policy(VAULT_POLICY, policy.read_text())
+        # with the paths `harness eso grant` added to this environment earlier
+        hcl, _ = with_read_grants(policy.read_text(),
+                                  recorded_grants(self.ctx.settings.state_dir))
+        vault.write_policy(VAULT_POLICY, hcl)
         vault.write_kubernetes_role(VAULT_ROLE, SERVICE_ACCOUNT, NAMESPACE, [VAULT_POLICY])
 
     @staticmethod

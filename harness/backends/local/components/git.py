@@ -11,6 +11,10 @@ With the real node in the environment (the pods backend: Argo CD, ESO and Vault 
 that resolve in-cluster names), nothing is rewritten, and the server requires the
 credentials in `<state>/git/credentials` (user `heracles`, a random password, 0600), as
 a hosted Git server would — Argo CD gets them through `argocd repo add`.
+
+A push is announced to Argo CD's API server as a hosted server's webhook would
+(harness.daemons.gitserver): the argocd component writes `<state>/git/webhook.json`
+naming its `/api/webhook`, which the server reads at each push.
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ class GitServer(Component):
         return "node" in self.ctx.components or self.ctx.settings.git_in_cluster
 
     @property
+    def webhook_config(self) -> Path:
+        """Where Argo CD (when part of the environment) says where pushes are announced."""
+        return self.ctx.state.root / "git" / "webhook.json"
+
+    @property
     def credentials_file(self) -> Path:
         return self.ctx.state.root / "git" / "credentials"
 
@@ -81,6 +90,8 @@ class GitServer(Component):
                 f"--port={self.ctx.port('git.http')}", f"--git={self.bin('git', 'git')}"]
         if self.credentials_file.exists():
             argv.append(f"--auth-file={self.credentials_file}")
+        if not self.in_cluster:  # the pods backend's Argo CD is a Pod: its own poll
+            argv.append(f"--webhook-config={self.webhook_config}")
         return [self.spec("git-server", argv, http_ok(f"{self.address}/healthz"))]
 
     def service_aliases(self) -> dict[str, str]:
