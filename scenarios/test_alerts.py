@@ -124,6 +124,32 @@ def test_rules_check_cli_reports_per_rule_and_fails_on_dead(platform):
     assert verdicts == {"VaultDown": "ok", "ExternalSecretsFailure": "dead"}
 
 
+def test_rules_test_agrees_with_rules_check_on_a_dead_rule(platform):
+    """promtool alone passes ExternalSecretsFailure (its test writes the series itself);
+    against the running environment `rules test` says DEAD, as `rules check` does."""
+    import os
+    import sys
+
+    env = {**os.environ, "HERACLES_STATE_DIR": str(platform.state.root),
+           "HERACLES_REGISTRY_DIR": str(platform.settings.registry_dir)}
+    rules = str(platform.settings.fixtures_dir / "observability")
+
+    def test(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness.cli", "rules", "test", "--json",
+                               *flags, rules], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    res = test()
+    assert res.returncode == 1, res.stderr
+    status = {r["rule"]: r for r in json.loads(res.stdout)}
+    assert status["ExternalSecretsFailure"]["status"] == "dead"
+    assert "can never fire" in status["ExternalSecretsFailure"]["detail"]
+    assert status["VaultDown"]["status"] == "passed"
+    offline = test("--no-live")  # promtool alone: the logic is right
+    assert offline.returncode == 0, offline.stderr
+    assert {r["status"] for r in json.loads(offline.stdout)} == {"passed"}
+
+
 def test_applied_prometheusrules_become_scaled_prometheus_rules(platform, prometheus, kube):
     """Spec troubleshooting #1 in miniature: without the Prometheus Operator CRDs a
     PrometheusRule cannot even be applied; with them (installed from the toolchain) it

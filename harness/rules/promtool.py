@@ -92,14 +92,14 @@ def run_promtool_tests(rules: list[Rule], workdir: Path, promtool: str) -> list[
 def junit_xml(results: list[RuleTestResult]) -> str:
     from xml.sax.saxutils import escape, quoteattr
 
-    fails = sum(r.status == "failed" for r in results)
+    fails = sum(r.status in ("failed", "dead") for r in results)
     skips = sum(r.status == "skipped" for r in results)
     cases = []
     for r in results:
         body = ""
-        if r.status == "failed":
-            body = f"<failure message={quoteattr('promtool test failed')}>" \
-                   f"{escape(r.detail)}</failure>"
+        if r.status in ("failed", "dead"):
+            why = "dead: can never fire" if r.status == "dead" else "promtool test failed"
+            body = f"<failure message={quoteattr(why)}>{escape(r.detail)}</failure>"
         elif r.status == "skipped":
             body = f"<skipped message={quoteattr(r.detail)}/>"
         cases.append(f'  <testcase classname={quoteattr(r.rule.group)} '

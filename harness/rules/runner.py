@@ -68,12 +68,27 @@ def check_live(prometheus: LiveMetrics, settings: Settings,
                      time_scale=settings.time_scale)
 
 
-def run_unit_tests(settings: Settings, files: list[Path] | None = None) -> list[RuleTestResult]:
+def run_unit_tests(settings: Settings, files: list[Path] | None = None,
+                   live: set[str] | None = None) -> list[RuleTestResult]:
     """Generate a promtool test per threshold alert proving its exact `for:` (real scale,
-    no environment needed) and run them with the toolchain's promtool."""
+    no environment needed) and run them with the toolchain's promtool.
+
+    promtool feeds the rule the series its test writes, so it passes a rule whose metric
+    nothing exposes. Given the `live` metric names of a running environment, such a rule
+    is reported "dead", as `rules check` reports it: its logic is right, it never fires."""
     from harness.toolchain import Toolchain
 
     rules = load_checked(settings, files)  # bad input first, then the missing binary
     promtool = str(Toolchain(settings.cache_dir).binary("prometheus", "promtool"))
     with tempfile.TemporaryDirectory(prefix="heracles-promtool-") as tmp:
-        return run_promtool_tests(rules, Path(tmp), promtool)
+        results = run_promtool_tests(rules, Path(tmp), promtool)
+    if live is None:
+        return results
+    dead = {(v.rule.group, v.rule.name): v for v in check_rules(rules, live)
+            if v.status == "dead"}
+    for r in results:
+        if (v := dead.get((r.rule.group, r.rule.name))) is not None:
+            r.detail = (f"promtool {r.status}, but the rule can never fire: "
+                        f"{v.line().split(': ', 1)[-1]}")
+            r.status = "dead"
+    return results
