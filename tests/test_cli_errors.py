@@ -160,14 +160,15 @@ def test_case5_the_later_state_dir_wins(tmp_path):
 
 
 # 6. Status of a state directory that holds nothing ---------------------------------------
-def test_case6_status_of_no_environment_exits_2(tmp_path):
+def test_case6_status_of_no_environment_exits_1(tmp_path):
+    """Exit 1 since issue 17: nothing runs is a failed check, not bad input."""
     state = tmp_path / "typo"
     res = harness(tmp_path, "--state-dir", str(state), "status")
-    assert res.returncode == 2, res.stdout
+    assert res.returncode == 1, res.stdout
     assert res.stderr == f"error: no environment in {state}; run `harness up` (or check " \
                          "--state-dir)\n"
     as_json = harness(tmp_path, "--state-dir", str(state), "status", "--json")
-    assert as_json.returncode == 2
+    assert as_json.returncode == 1
     assert json.loads(as_json.stdout)["status"] == "absent"  # still a document to read
     assert not state.exists()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import err, out, settings_from
+from harness.cli.common import emit_json, err, out, settings_from
+from harness.errors import HarnessError
 
 
 @click.group()
@@ -32,13 +33,31 @@ def backend_export_config(ctx: click.Context, path: Path) -> None:
 
 @backend.command("check")
 @click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {config, ok, error, capabilities, components} on stdout; also "
+                   "when the connection fails (ok false, exit 2).")
 @click.pass_context
-def backend_check(ctx: click.Context, config: Path) -> None:
+def backend_check(ctx: click.Context, config: Path, as_json: bool) -> None:
     """Connect to an existing cluster as the suites would, and say what can run there."""
     from harness.backends import CAPABILITIES
     from harness.backends.existing import ExistingConfig, ExistingEnvironment
 
-    plat = ExistingEnvironment(ExistingConfig.load(config), settings_from(ctx)).up()
+    plat = ExistingEnvironment(ExistingConfig.load(config), settings_from(ctx))
+    try:
+        plat.up()
+    except HarnessError as exc:
+        # A bad file is refused above, before any document; a platform that does not
+        # answer is a finding a script reads too, then the same error line and exit.
+        if as_json:
+            emit_json({"config": str(config), "ok": False, "error": str(exc),
+                       "capabilities": {c: c in plat.capabilities for c in CAPABILITIES},
+                       "components": {}})
+        raise
+    if as_json:
+        emit_json({"config": str(config), "ok": True, "error": None,
+                   "capabilities": {c: c in plat.capabilities for c in CAPABILITIES},
+                   "components": {n: c.address for n, c in plat.components.items()}})
+        return
     out.print(f"existing backend {config}: cluster, ESO CRDs, Vault and token OK",
               markup=False)
     for cap in CAPABILITIES:
@@ -61,9 +80,13 @@ KIND_IMAGE = click.option(
               help="Write cluster.yaml, values/, rendered/ here (default: <state>/kind).")
 @click.option("--vault-values", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, help="Your Vault Helm values, merged into the Vault chart's.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {dir, rendered, node_image, images, plan} on stdout (a step's argv is "
+                   "empty when the harness does it itself).")
 @click.pass_context
 def backend_kind_plan(ctx: click.Context, kind_image: str | None, profile: str | None,
-                      out_dir: Path | None, vault_values: Path | None) -> None:
+                      out_dir: Path | None, vault_values: Path | None,
+                      as_json: bool) -> None:
     """Render and validate the kind backend offline (cluster config, chart values, helm
     lint + template) and print the plan of steps `kind-up` would run."""
     from harness.backends.kind.environment import KindEnvironment
@@ -71,6 +94,12 @@ def backend_kind_plan(ctx: click.Context, kind_image: str | None, profile: str |
     kind = KindEnvironment(settings_from(ctx, vault_values=vault_values,
                                          kind_image=kind_image, profile=profile))
     rendered = kind.render(out_dir)
+    if as_json:
+        emit_json({"dir": rendered["dir"],
+                   "rendered": {k: len(v) for k, v in rendered["rendered"].items()},
+                   "node_image": kind.kind_image, "images": rendered["images"],
+                   "plan": [{"name": s.name, "argv": s.argv} for s in kind.plan()]})
+        return
     err.print(f"rendered into {rendered['dir']}: "
               + ", ".join(f"{k} {len(v)} objects" for k, v in rendered["rendered"].items()))
     err.print(f"images (node image: {kind.kind_image}; local: built here and loaded, "

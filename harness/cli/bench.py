@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from harness.cli.common import out, settings_from, show_event
+from harness.cli.common import emit_json, out, settings_from, show_event
 from harness.settings import PROFILES
 
 
@@ -31,6 +29,6 @@ def bench(ctx: click.Context, as_json: bool, profile: str, only: str, repeat: in
     else:
         report = run_bench(settings, log=show_event, repeat=repeat)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        emit_json(report.to_json())
     else:
         out.print(render(report))

@@ -1,5 +1,5 @@
 """What every command module shares: the two consoles, this invocation's settings, the
-events printer, and the `--only`/`--components` parsing.
+events printer, the `--json` printer, and the `--only`/`--components` names.
 
 Progress and diagnostics go to stderr (`err`) so that stdout stays what scripts read:
 `eval "$(harness up)"`, `--json` output, tables.
@@ -7,13 +7,17 @@ Progress and diagnostics go to stderr (`err`) so that stdout stays what scripts 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 from rich.console import Console
+from rich.markup import escape
 
+from harness.runtime.redact import redact
 from harness.settings import Settings, parse_components
 
 err = Console(stderr=True, soft_wrap=True)
@@ -69,8 +73,101 @@ def show_event(message: str) -> None:
     err.print(f"  {message}", highlight=False, markup=False)
 
 
-def components_option(values: tuple[str, ...]) -> list[str] | None:
-    """Repeated and/or comma-separated names (`--only a,b --only c`), None when none are
-    given: the library then takes its default (the whole profile, every component)."""
-    names = [n for v in values for n in parse_components(v)]
+def print_error(message: str) -> None:
+    """One red `error:` line on stderr, redacted. The message is text, not markup: a
+    bracket from the input (`[5m]`, `'[/]'`) is printed as written."""
+    err.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
+
+
+def _redacted(doc: Any) -> Any:
+    """`doc` with every string (keys too) redacted. The text of the dumped document is not
+    redacted instead: a `"token": "..."` pattern would swallow the quotes and leave JSON
+    that no longer parses."""
+    if isinstance(doc, dict):
+        return {redact(str(k)): _redacted(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [_redacted(v) for v in doc]
+    if isinstance(doc, str):
+        return redact(doc)
+    return doc
+
+
+def emit_json(doc: Any) -> None:
+    """A command's `--json` report on stdout (progress stays on stderr), redacted as its
+    text report would be. Paths and other objects are written as their str()."""
+    click.echo(json.dumps(_redacted(json.loads(json.dumps(doc, default=str))), indent=2))
+
+
+class NameList(click.ParamType):
+    """Comma-separated names from a known set (`--only a,b --only c`): each value is
+    checked when it is parsed, so a typo is named with the valid names before anything
+    runs, and shell completion offers the names. The set is read lazily (`names`): only
+    a command given the option, or a completion, pays for importing where it lives."""
+
+    name = "names"
+
+    def __init__(self, kind: str, names: Callable[[], Iterable[str]]) -> None:
+        self.kind = kind
+        self._names = names
+
+    def names(self) -> list[str]:
+        return list(self._names())
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "NAME[,NAME...]"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):  # already converted (a default, a second pass)
+            return value
+        given = parse_components(str(value))
+        known = self.names()
+        unknown = [n for n in given if n not in known]
+        if unknown:
+            self.fail(f"unknown {self.kind}(s): {', '.join(unknown)}; "
+                      f"known: {', '.join(known)}", param, ctx)
+        return given
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+        """The names that start with what is typed after the last comma, each offered as
+        the whole word (`kube,va` -> `kube,vault`); names already given are left out."""
+        head, comma, last = incomplete.rpartition(",")
+        given = set(parse_components(head))
+        return [CompletionItem(f"{head}{comma}{n}") for n in self.names()
+                if n.startswith(last) and n not in given]
+
+
+def _component_names() -> list[str]:
+    from harness.backends.local.profiles import COMPONENTS
+
+    return list(COMPONENTS)
+
+
+def _image_names() -> list[str]:
+    from harness.images.recipes import RECIPES
+
+    return list(RECIPES)
+
+
+def _toolchain_names() -> list[str]:
+    from harness.toolchain.lock import load_lock
+
+    return list(load_lock().components)
+
+
+COMPONENT_NAMES = NameList("component", _component_names)
+"""The local backend's components (`harness up --components`)."""
+IMAGE_NAMES = NameList("image", _image_names)
+"""The image recipes (`harness images build --only`)."""
+TOOLCHAIN_NAMES = NameList("toolchain component", _toolchain_names)
+"""The toolchain lock's entries (`harness toolchain install|status --only`)."""
+
+
+def components_option(values: Iterable[Sequence[str] | str]) -> list[str] | None:
+    """Repeated and/or comma-separated names (`--only a,b --only c`; each value a string,
+    or the names a NameList already split), None when none are given: the library then
+    takes its default (the whole profile, every component)."""
+    names = [n for v in values
+             for n in (parse_components(v) if isinstance(v, str) else v)]
     return names or None

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
-from harness.cli.common import components_option, err, out, settings_from, show_event
+from harness.cli.common import (
+    COMPONENT_NAMES,
+    components_option,
+    err,
+    out,
+    settings_from,
+    show_event,
+)
 from harness.errors import HarnessError
 from harness.settings import PROFILES
 
@@ -48,7 +55,7 @@ def charts_env_class(backend: str) -> type[ChartsEnvironment]:
 @BACKEND_OPTION
 @click.option("--profile", type=click.Choice(PROFILES), default=None,
               help="Environment profile (default: dev, or $HERACLES_PROFILE).")
-@click.option("--components", "components", multiple=True,
+@click.option("--components", "components", multiple=True, type=COMPONENT_NAMES,
               help="Comma-separated components to run (default: the whole profile).")
 @click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
               help="Divide alert for:, rule windows and scrape/evaluation intervals by N "
@@ -63,7 +70,8 @@ def charts_env_class(backend: str) -> type[ChartsEnvironment]:
               help="kind's node image: local (built here), official (kindest/node, "
                    "pulled), auto (local when built) [default: auto].")
 @click.pass_context
-def up(ctx: click.Context, backend: str, profile: str | None, components: tuple[str, ...],
+def up(ctx: click.Context, backend: str, profile: str | None,
+       components: tuple[tuple[str, ...], ...],
        time_scale: float | None, vault_values: Path | None, recreate: bool,
        kind_image: str | None) -> None:
     """Bring the environment up, or attach to it if it is already running."""
@@ -84,7 +92,9 @@ def up(ctx: click.Context, backend: str, profile: str | None, components: tuple[
                         events=show_event)
     err.print(f"[green]up[/] in {platform.timings['total']:.1f}s — state: {settings.state_dir}")
     _print_values_report(platform)
-    click.echo(platform.env_exports())
+    from harness.cli.runbook import local_exports
+
+    click.echo(local_exports(platform))
 
 
 def charts_up(backend: str, settings: Settings) -> None:
@@ -114,8 +124,19 @@ def charts_up(backend: str, settings: Settings) -> None:
 
 def _charts_status(backend: str, settings: Settings, as_json: bool) -> None:
     """The platform's Pods, namespace by namespace: phase and readiness. Exit 1 when one
-    is not Running and Ready (a Job's Pod may be Succeeded)."""
-    env = charts_env_class(backend).from_record(settings)
+    is not Running and Ready (a Job's Pod may be Succeeded), or when nothing runs (no
+    record in the state directory, or its run is over): no cluster to ask then."""
+    from harness.cli.common import emit_json, print_error
+
+    recorded = settings.state_dir / backend / f"{backend}.json"
+    env = charts_env_class(backend).from_record(settings) if recorded.is_file() else None
+    if env is None or not env.running():
+        if as_json:
+            emit_json({"backend": backend, "profile": env.profile if env else None,
+                       "running": False, "pods": []})
+        print_error(f"no running {backend} environment in {settings.state_dir}; run "
+                    f"`harness up --backend {backend}` (or check --state-dir)")
+        sys.exit(1)
     items: list[Any] = env.kube_client().core.list_pod_for_all_namespaces().items
     pods = [{"namespace": p.metadata.namespace, "pod": p.metadata.name,
              "phase": p.status.phase, "node": p.spec.node_name,
@@ -177,9 +198,11 @@ def down(ctx: click.Context, backend: str, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def status(ctx: click.Context, backend: str, as_json: bool) -> None:
-    """Each component: pid, address, ready. Exit 2 when the state directory holds no
-    environment (with --json, after printing its `"status": "absent"` document)."""
+    """Each component: pid, address, ready. Exit 1 when nothing runs (no environment in
+    the state directory, or a stopped one) or a component is not ready, with --json too
+    (after printing the document, `"status": "absent"` when there is none)."""
     from harness.backends.local.environment import LocalEnvironment
+    from harness.cli.common import emit_json, print_error
 
     if backend in CHART_BACKENDS:
         _charts_status(backend, settings_from(ctx), as_json)
@@ -188,13 +211,18 @@ def status(ctx: click.Context, backend: str, as_json: bool) -> None:
     st = LocalEnvironment(settings_from(ctx)).status()
     if st["status"] == "absent":
         # A typo'd --state-dir must not look like a healthy answer; scripts reading
-        # --json still get a document saying what is there (nothing).
+        # --json still get a document saying what is there (nothing). Exit 1, not 2:
+        # the question was fine, the answer is "nothing runs".
         if as_json:
-            click.echo(json.dumps(st, indent=2))
-        raise HarnessError(f"no environment in {st['state_dir']}; run `harness up` "
-                           "(or check --state-dir)")
+            emit_json(st)
+        print_error(f"no environment in {st['state_dir']}; run `harness up` "
+                    "(or check --state-dir)")
+        sys.exit(1)
+    running = st["status"] == "up" and all(c["ready"] for c in st["components"].values())
     if as_json:
-        click.echo(json.dumps(st, indent=2))
+        emit_json(st)
+        if not running:
+            sys.exit(1)
         return
     out.print(f"state dir: {st['state_dir']}  status: {st['status']}  "
               f"profile: {st.get('profile')}", highlight=False, markup=False)
@@ -206,7 +234,7 @@ def status(ctx: click.Context, backend: str, as_json: bool) -> None:
             table.add_row(name, pname, str(p["pid"] or "-"),
                           "[green]yes[/]" if p["ready"] else "[red]no[/]", comp["address"])
     out.print(table)
-    if st["status"] == "up" and not all(c["ready"] for c in st["components"].values()):
+    if not running:
         sys.exit(1)
 
 
@@ -214,11 +242,14 @@ def status(ctx: click.Context, backend: str, as_json: bool) -> None:
 @BACKEND_OPTION
 @click.pass_context
 def env(ctx: click.Context, backend: str) -> None:
-    """Print `export ...` lines (KUBECONFIG and endpoints) for a shell: eval "$(harness env)"."""
+    """Print `export ...` lines for a shell: eval "$(harness env)". KUBECONFIG, VAULT_*,
+    the endpoints; kubectl, `vault` and `argocd` on PATH (local: <state>/bin)."""
     from harness.backends.local.environment import LocalEnvironment
 
     if backend in CHART_BACKENDS:
         click.echo(charts_env_class(backend).from_record(settings_from(ctx)).env_exports())
         return
-    click.echo(LocalEnvironment(settings_from(ctx)).env_exports())
+    from harness.cli.runbook import local_exports
+
+    click.echo(local_exports(LocalEnvironment(settings_from(ctx))))
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
-from harness.cli.common import err, out, settings_from
+from harness.cli.common import emit_json, err, out, settings_from
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
 
@@ -63,9 +63,12 @@ def gitops() -> None:
 @click.option("--timeout", type=float, default=180.0, show_default=True)
 @click.option("--backend", type=click.Choice(["local", "pods", "kind"]), default="local",
               show_default=True, help="The environment `harness up --backend` started.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {ok, app_of_apps, seconds, applications, error} on stdout; also "
+                   "when an Application is not Synced/Healthy in time (ok false, exit 1).")
 @click.pass_context
 def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
-                     backend: str) -> None:
+                     backend: str, as_json: bool) -> None:
     """Apply the app-of-apps and wait until it and the Applications it owns are Synced
     and Healthy (exit 1 naming those that are not, with their errors; exit 2 at once
     when they need CRDs the cluster lacks, naming them and the fix)."""
@@ -82,12 +85,19 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
     try:
         done = bootstrap(platform, env_name, timeout, log=err.print)
     except NotSynced as exc:
+        if as_json:
+            emit_json({"ok": False, "app_of_apps": None, "seconds": None,
+                       "applications": {}, "error": str(exc)})
         err.print(f"[red]not every Application is Synced/Healthy:[/] {redact(str(exc))}",
                   highlight=False)
         sys.exit(1)
-    table = Table("Application", "sync", "health", "revision")
-    for name, st in done.applications.items():
-        table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
-    out.print(table)
+    if as_json:
+        emit_json({"ok": True, "app_of_apps": str(done.app_of_apps), "seconds": done.seconds,
+                   "applications": done.applications, "error": None})
+    else:
+        table = Table("Application", "sync", "health", "revision")
+        for name, st in done.applications.items():
+            table.add_row(name, st["sync"], st["health"], (st["revision"] or "")[:10])
+        out.print(table)
     err.print(f"the app-of-apps and its {len(done.applications)} Application(s) Synced and "
               f"Healthy in {done.seconds:.1f}s")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 from rich.table import Table
 
-from harness.cli.common import components_option, err, out, settings_from
+from harness.cli.common import IMAGE_NAMES, components_option, emit_json, err, out, settings_from
 from harness.images import ImageBuilder
 from harness.progress import Reporter, fmt_seconds
 from harness.toolchain import Toolchain
@@ -25,16 +24,17 @@ def _builder(ctx: click.Context) -> ImageBuilder:
 
 
 @images.command("build")
-@click.option("--only", multiple=True, help="Image key(s) to build (repeat or comma-separate).")
+@click.option("--only", multiple=True, type=IMAGE_NAMES,
+              help="Image key(s) to build (repeat or comma-separate).")
 @click.option("--force", is_flag=True, help="Rebuild even when the cached archive matches.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def images_build(ctx: click.Context, only: tuple[str, ...], force: bool,
+def images_build(ctx: click.Context, only: tuple[tuple[str, ...], ...], force: bool,
                  as_json: bool) -> None:
     """Build what changed; every archive is cached by the hash of its inputs."""
     results = _builder(ctx).build(components_option(only), force=force)
     if as_json:
-        click.echo(json.dumps([r.as_json() for r in results], indent=2))
+        emit_json([r.as_json() for r in results])
         return
     table = Table(title="images")
     for col in ("image", "action", "size", "time", "digest"):
@@ -53,9 +53,8 @@ def images_list(ctx: click.Context, as_json: bool) -> None:
     """Each image: reference, state (ok | stale | missing), archive, digest."""
     rows = _builder(ctx).listing()
     if as_json:
-        click.echo(json.dumps([{"key": r.key, "ref": r.ref, "state": state,
-                                **(meta.as_json() if meta else {})}
-                               for r, meta, state in rows], indent=2))
+        emit_json([{"key": r.key, "ref": r.ref, "state": state,
+                    **(meta.as_json() if meta else {})} for r, meta, state in rows])
     else:
         table = Table(title="images")
         for col in ("key", "image", "state", "size", "archive"):
@@ -83,7 +82,7 @@ def images_node_image(ctx: click.Context, force: bool, as_json: bool) -> None:
     result = NodeImageBuilder(Toolchain(settings.cache_dir), settings.cache_dir,
                               Reporter(err)).build(force=force)
     if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
+        emit_json(result.as_json())
         return
     out.print(f"{result.ref}: {result.action}, {result.size / 1e6:.1f} MB, "
               f"{result.archive}, image id {result.image_id[:19]}"
