@@ -107,6 +107,15 @@ def test_harness_logs_refuses_an_unknown_name_listing_the_valid_ones(platform):
     assert "choose one of:" in result.output and "external-secrets" in result.output
 
 
+def test_harness_logs_completes_the_running_environments_names(platform):
+    env = {**os.environ, "_HARNESS_COMPLETE": "bash_complete",
+           "COMP_WORDS": f"harness logs --state-dir {platform.state.root} ext",
+           "COMP_CWORD": "4"}
+    res = subprocess.run([str(Path(sys.executable).with_name("harness"))], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert "plain,external-secrets" in res.stdout.splitlines(), res.stdout + res.stderr
+
+
 def test_harness_logs_follow_prints_new_lines_redacted_and_stops_on_ctrl_c(platform):
     """`harness logs git-server -f`: requests arrive while it follows; the token in
     their URL (a secret the environment knows) is masked; Ctrl-C ends it, status 0."""

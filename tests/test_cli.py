@@ -269,6 +269,8 @@ def test_completion_offers_the_names():
     assert completions(["toolchain", "install", "--only"], "kubernetes") == [
         "kubernetes", "kubernetes-node"]
     assert completions(["up", "--backend"], "k") == ["kind"]
+    assert completions(["drill", "run"], "vault-") == [
+        "vault-leader-loss", "vault-restore", "vault-snapshot-restore"]
     assert "bootstrap" in completions(["gitops"], "")
 
 

@@ -40,7 +40,10 @@ def _store_root_option(ctx: click.Context, param: click.Parameter, value: Any) -
     """A root option given after the subcommand wins over one given before it (the
     later on the command line, as with any repeated option)."""
     if value is not None and param.name:
-        ctx.find_root().obj[ROOT_OPTIONS_KEY][param.name.removeprefix("sub_")] = value
+        ctx.meta[f"heracles.{param.name}"] = value  # for completion: no obj exists then
+        root = ctx.find_root().obj
+        if root is not None:
+            root[ROOT_OPTIONS_KEY][param.name.removeprefix("sub_")] = value
 
 
 def accept_root_options(command: click.Command) -> None:

@@ -120,8 +120,17 @@ def _announce(message: str) -> None:
     err.print(message)
 
 
+def _complete_drills(_ctx: click.Context, _param: click.Parameter,
+                     incomplete: str) -> list[str]:
+    """Tab completion of NAME: the catalog's drills (an unknown name is refused with the
+    list, by the library, so the message is the same from Python)."""
+    from harness.drills import DRILLS
+
+    return [n for n in DRILLS if n.startswith(incomplete)]
+
+
 @drill.command("run")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_drills)
 @click.option("--backend", type=click.Choice(["local", "pods", "existing"]), default=None,
               help=BACKEND_HELP + " On pods the drill uses the pods environment recorded "
                    "running in --state-dir (`harness up --backend pods`) or starts its own "

@@ -213,8 +213,23 @@ def follow(files: dict[str, Path], offsets: dict[str, int], prefix: bool,
         time.sleep(interval)
 
 
+def _complete_sources(ctx: click.Context, _param: click.Parameter,
+                      incomplete: str) -> list[str]:
+    """Tab completion: the names the environment of --state-dir has (none when there is
+    no environment: completion must never fail)."""
+    from harness.settings import Settings
+
+    try:  # while completing, no command callback has run: read --state-dir off the line
+        state = ctx.meta.get("heracles.sub_state_dir") or \
+            ctx.find_root().params.get("state_dir")
+        names = log_sources(Settings().with_(state_dir=state)).names()
+    except Exception:  # noqa: BLE001 - no environment, bad settings: nothing to offer
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 @click.command("logs")
-@click.argument("component")
+@click.argument("component", shell_complete=_complete_sources)
 @click.option("-f", "--follow", "follow_", is_flag=True,
               help="Keep printing new lines until Ctrl-C (as `kubectl logs -f`).")
 @click.option("-n", "--lines", type=click.IntRange(min=0), default=100, show_default=True,
@@ -248,7 +263,7 @@ def logs(ctx: click.Context, component: str, follow_: bool, lines: int) -> None:
 
 
 @click.command("restart")
-@click.argument("component")
+@click.argument("component", shell_complete=_complete_sources)
 @click.pass_context
 def restart(ctx: click.Context, component: str) -> None:
     """Restart processes gracefully: `kubectl rollout restart` for the local platform.
