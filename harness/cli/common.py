@@ -17,7 +17,7 @@ from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.markup import escape
 
-from harness.runtime.redact import redact
+from harness.runtime.redact import redact, redact_doc
 from harness.settings import Settings, parse_components
 
 err = Console(stderr=True, soft_wrap=True)
@@ -82,23 +82,10 @@ def print_error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
 
 
-def _redacted(doc: Any) -> Any:
-    """`doc` with every string (keys too) redacted. The text of the dumped document is not
-    redacted instead: a `"token": "..."` pattern would swallow the quotes and leave JSON
-    that no longer parses."""
-    if isinstance(doc, dict):
-        return {redact(str(k)): _redacted(v) for k, v in doc.items()}
-    if isinstance(doc, list | tuple):
-        return [_redacted(v) for v in doc]
-    if isinstance(doc, str):
-        return redact(doc)
-    return doc
-
-
 def emit_json(doc: Any) -> None:
     """A command's `--json` report on stdout (progress stays on stderr), redacted as its
     text report would be. Paths and other objects are written as their str()."""
-    click.echo(json.dumps(_redacted(json.loads(json.dumps(doc, default=str))), indent=2))
+    click.echo(json.dumps(redact_doc(json.loads(json.dumps(doc, default=str))), indent=2))
 
 
 class NameList(click.ParamType):

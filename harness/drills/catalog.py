@@ -17,6 +17,7 @@ from harness.drills.probe import (
     NAMESPACE,
     Probe,
     caught_up_after_outage,
+    delivered_after_failover,
     probe_with_keys,
     wait_eso_reconciling,
     write_during_outage,
@@ -144,12 +145,7 @@ def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
     run.info(f"{new} is active")
     probe.wait_service(timeout=60)
     run.restored("the Vault Service serves reads again")
-    probe.write("probe")
-    run.measure("eso_sync_after_failover", probe.wait_secret(timeout=60))
-    run.check("a value written after failover reached the Kubernetes Secret", True)
-    lost = [k for k in keys if probe.read_digest(k) != probe.written[k]]
-    run.result.rpo = {"lost": len(lost), "unit": "write(s)", "unexpected_loss": len(lost)}
-    run.check(f"all {len(keys)} keys written before the fault are intact", not lost)
+    delivered_after_failover(probe, run, keys)
     platform.start_process(old)
     run.check(f"{old} restarts sealed", vault.sealed(old) is True)
     vault.unseal(old)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.drills.probe import PREFIX, probe_with_keys
+from harness.drills.probe import PREFIX, delivered_after_failover, probe_with_keys
 from harness.errors import HarnessError
 from harness.runtime.pki import write_private
 from harness.wait import eventually
@@ -156,12 +156,7 @@ def vault_leader_loss(platform: ExistingEnvironment, run: DrillRun) -> None:
                      retry_on=(Exception,), description="another Vault Pod active")
     run.measure("new_active_after_delete", time.monotonic() - t0)
     run.info(f"{new} is active")
-    probe.write("probe")
-    run.measure("eso_sync_after_failover", probe.wait_secret(timeout=60))
-    run.check("a value written after failover reached the Kubernetes Secret", True)
-    lost = [k for k in keys if probe.read_digest(k) != probe.written[k]]
-    run.result.rpo = {"lost": len(lost), "unit": "write(s)", "unexpected_loss": len(lost)}
-    run.check(f"all {len(keys)} keys written before the fault are intact", not lost)
+    delivered_after_failover(probe, run, keys)
     t1 = time.monotonic()
     try:
         faults.wait_vault_pod_replaced(old, old_uid, timeout=180)

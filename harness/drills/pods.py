@@ -23,6 +23,7 @@ from harness.drills.probe import (
     PREFIX,
     Probe,
     caught_up_after_outage,
+    delivered_after_failover,
     probe_with_keys,
     wait_eso_reconciling,
     write_during_outage,
@@ -368,11 +369,7 @@ def vault_leader_loss(platform: PodsEnvironment, run: DrillRun) -> None:
     run.restored("the Vault Service (vault-active) serves reads again")
     probe.write("probe")
     run.measure("write_after_fault", run.now() - (run.result.fault_at or 0.0))
-    run.measure("eso_sync_after_failover", probe.wait_secret(timeout=60))
-    run.check("a value written after failover reached the Kubernetes Secret", True)
-    lost = [k for k in keys if probe.read_digest(k) != probe.written[k]]
-    run.result.rpo = {"lost": len(lost), "unit": "write(s)", "unexpected_loss": len(lost)}
-    run.check(f"all {len(keys)} keys written before the fault are intact", not lost)
+    delivered_after_failover(probe, run, keys, written=True)
     pods.wait_replacement_answers(old, old_uid)
     run.check(f"the StatefulSet's replacement {old} starts sealed", pods.sealed(old) is True)
     t1 = time.monotonic()

@@ -239,6 +239,20 @@ def write_during_outage(probe: Probe, run: DrillRun, before: dict[str, str],
     run.check(f"for {hold:.0f}s every managed Secret keeps its last value", stale)
 
 
+def delivered_after_failover(probe: Probe, run: DrillRun, keys: list[str],
+                             written: bool = False) -> None:
+    """After a leader change: a value written now (or just now, `written`) reaches the
+    Kubernetes Secret, and every key written before the fault is intact (the RPO of a
+    failover: nothing lost)."""
+    if not written:
+        probe.write("probe")
+    run.measure("eso_sync_after_failover", probe.wait_secret(timeout=60))
+    run.check("a value written after failover reached the Kubernetes Secret", True)
+    lost = [k for k in keys if probe.read_digest(k) != probe.written[k]]
+    run.result.rpo = {"lost": len(lost), "unit": "write(s)", "unexpected_loss": len(lost)}
+    run.check(f"all {len(keys)} keys written before the fault are intact", not lost)
+
+
 def caught_up_after_outage(probe: Probe, run: DrillRun, before: dict[str, str]) -> None:
     """ESO back: the change made during the outage waits for refreshInterval (found on
     the local backend: a restarted ESO does not re-read Vault for a fresh Secret), the

@@ -100,14 +100,16 @@ def _kustomize_roots(root: Path, problems: list[Finding] | None = None) -> list[
             problems.append(Finding("error", f"kustomization {d.relative_to(root)}",
                                     f"{k.relative_to(root)}: YAML error: {exc}"))
             continue
-        if not isinstance(spec, dict):
-            continue
-        for ref in [*spec.get("resources", []), *spec.get("bases", []),
-                    *spec.get("components", [])]:
-            target = (d / str(ref)).resolve()
-            if target.is_dir():
-                included.add(target)
+        included.update(t for t in _kustomize_refs(d, spec) if t.is_dir())
     return [d for d in dirs if d.resolve() not in included]
+
+
+def _kustomize_refs(d: Path, spec: Any) -> list[Path]:
+    """What a kustomization in `d` pulls in (resources, bases, components), resolved."""
+    if not isinstance(spec, dict):
+        return []
+    return [(d / str(ref)).resolve() for ref in [
+        *spec.get("resources", []), *spec.get("bases", []), *spec.get("components", [])]]
 
 
 def _kustomize_closure(dirs: list[Path]) -> set[Path]:
@@ -127,11 +129,7 @@ def _kustomize_closure(dirs: list[Path]) -> set[Path]:
             spec = yaml.safe_load(k.read_text()) or {}
         except yaml.YAMLError:
             continue
-        if not isinstance(spec, dict):
-            continue
-        for ref in [*spec.get("resources", []), *spec.get("bases", []),
-                    *spec.get("components", [])]:
-            target = (d / str(ref)).resolve()
+        for target in _kustomize_refs(d, spec):
             if target.is_dir():
                 todo.append(target)
             elif target.is_file():

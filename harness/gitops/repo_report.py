@@ -26,7 +26,7 @@ from harness.clients.manifests import Document
 from harness.errors import HarnessError
 from harness.gitops.argo_render import Finding, is_argo
 from harness.gitops.platform_repo import RepoScan, application_plan, payload
-from harness.runtime.redact import redact
+from harness.runtime.redact import redact_doc
 
 if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
@@ -55,18 +55,6 @@ def _rel(root: Path, d: Document) -> str:
     if d.source.endswith(" (helm)"):
         return f"{shown} (helm #{d.line})"
     return f"{shown}:{d.line}"
-
-
-def _redacted(doc: Any) -> Any:
-    """Every string of the report redacted, one by one (redacting the dumped JSON text
-    instead could swallow a quote and leave JSON that no longer parses)."""
-    if isinstance(doc, dict):
-        return {redact(str(k)): _redacted(v) for k, v in doc.items()}
-    if isinstance(doc, list | tuple):
-        return [_redacted(v) for v in doc]
-    if isinstance(doc, str):
-        return redact(doc)
-    return doc
 
 
 def vault_profile(profile: str) -> str:
@@ -299,7 +287,7 @@ def build(found: RepoScan, env: str, profile: str, live: LiveState | None = None
     if applied is not None:
         report["apply"] = {k: applied.get(k) for k in ("objects", "namespaces_created",
                                                        "vault_seed")}
-    return _redacted(report)
+    return redact_doc(report)
 
 
 def failed(report: dict[str, Any]) -> list[str]:
@@ -623,7 +611,7 @@ def write(report: dict[str, Any], directory: Path) -> dict[str, Path]:
     """report.json, report.md and report.html in `directory` (made if missing)."""
     directory.mkdir(parents=True, exist_ok=True)
     out = {k: directory / f"report.{k}" for k in ("json", "md", "html")}
-    report = _redacted(report)
+    report = redact_doc(report)
     out["json"].write_text(json.dumps(report, indent=2) + "\n")
     out["md"].write_text(markdown(report))
     out["html"].write_text(html(report))

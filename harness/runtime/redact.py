@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from typing import Any
 
 MASK = "***REDACTED***"
 MIN_LEN = 4  # shorter values would blank out ordinary words
@@ -82,3 +83,16 @@ REDACTOR = Redactor()
 
 def redact(text: str) -> str:
     return REDACTOR.redact(text)
+
+
+def redact_doc(doc: Any) -> Any:
+    """`doc` (a JSON-like document) with every string, keys too, redacted one by one:
+    redacting the dumped text instead could let a `"token": "..."` pattern swallow a
+    quote and leave JSON that no longer parses."""
+    if isinstance(doc, dict):
+        return {redact(str(k)): redact_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [redact_doc(v) for v in doc]
+    if isinstance(doc, str):
+        return redact(doc)
+    return doc
