@@ -33,13 +33,26 @@ def test_the_wheel_runs_the_example_team_repo_against_a_running_environment(
     assert suite is not None, tail
     cases = {c.get("name", ""): c for c in suite.iter("testcase")}
     # the team's own tests ran, from its tests/ directory, and passed
-    assert {"test_orders_db_follows_a_rotation_in_vault",
-            "test_the_session_uses_the_profile_from_pyproject"} <= set(cases), sorted(cases)
+    own = {"test_orders_db_follows_a_rotation_in_vault",
+           "test_the_session_uses_the_settings_from_pyproject"}
+    assert own <= set(cases), sorted(cases)
     # the shipped suites ran over the team's repository, from the installed package
     shipped = [c for c in suite.iter("testcase") if "team-repo:" in c.get("name", "")]
     assert {n.get("name", "").split("[")[0] for n in shipped} >= {
         "test_every_external_secret_syncs", "test_every_application_reaches_synced",
         "test_every_prometheus_rule_watches_metrics_that_exist"}, sorted(cases)
     assert int(suite.get("failures", 0)) == 0 and int(suite.get("errors", 0)) == 0, tail
+    ran = [cases[n] for n in own] + shipped  # passed: no skip among them
+    assert not [c.get("name") for c in ran if c.find("skipped") is not None], tail
+    # what the wheel installed is what git tracks under harness/ (nothing stale from a
+    # build directory), the package data included
+    [site] = (tmp_path / "tox" / "wheel").glob("lib/python3*/site-packages")
+    tracked = set(subprocess.run(["git", "ls-files", "harness"], cwd=ROOT, text=True,
+                                 capture_output=True, check=True).stdout.split())
+    shipped_files = {str(f.relative_to(site)) for f in (site / "harness").rglob("*")
+                     if f.is_file() and "__pycache__" not in f.parts}
+    assert shipped_files <= tracked, sorted(shipped_files - tracked)
+    assert "harness/fixtures/gitops/.heracles-expected.yaml" in shipped_files
+    assert "harness/testing/suites/test_platform_repo.py" in shipped_files
     # and the environment the wheel's `harness up` started is gone again
     assert "harness down" in proc.stdout and "etcd: stopped" in proc.stdout, tail

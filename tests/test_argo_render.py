@@ -167,6 +167,19 @@ def test_kustomize_with_the_applications_options_on_a_copy(tmp_path, kubectl):
     assert (tmp_path / "k" / "kustomization.yaml").read_text() == kfile  # repo untouched
 
 
+def test_a_remote_kustomize_base_fails_at_once_without_leaving_the_machine(tmp_path, kubectl):
+    """kustomize would fetch a remote resource; here it meets a dead proxy on 127.0.0.1
+    (and git may clone only local repositories): a finding on that Application, fast."""
+    write(tmp_path, {"k/kustomization.yaml": {"resources": [
+        "https://raw.githubusercontent.com/acme/x/main/cm.yaml",
+        "https://github.com/acme/platform//base?ref=v1"]}})
+    r = render(tmp_path, kubectl, application("remote", {"repoURL": URL, "path": "k"}))
+    assert r.objects == [] and "error" in levels(r)
+    said = " ".join(f.message for f in r.findings)
+    assert "127.0.0.1:9: connect: connection refused" in said  # the dead proxy, not DNS
+    assert "transport 'https' not allowed" in said  # git: local repositories only
+
+
 def test_a_kustomize_failure_is_named_and_redacted(tmp_path, kubectl):
     write(tmp_path, {"k/kustomization.yaml": "resources:\n  - token=hunter2-not-shown.yaml\n"})
     r = render(tmp_path, kubectl, application("x", {"repoURL": URL, "path": "k"}))
@@ -210,6 +223,24 @@ def test_helm_from_the_repository_merges_as_argo_cd(tmp_path, kubectl, helm):
     assert (obj.name, obj.namespace) == ("rel-cfg", "team")
     # valueFiles < valuesObject (which replaces `values`) < parameters
     assert obj.obj["data"] == {"colour": "blue", "size": "m", "from": "valuesObject"}
+
+
+@pytest.mark.parametrize("helm_opts", [
+    {"fileParameters": [{"name": "colour", "path": "../../outside.txt"}]},
+    {"valueFiles": ["$values/../outside.yaml"]},
+])
+def test_no_file_outside_the_repository_reaches_a_render(tmp_path, kubectl, helm, helm_opts):
+    """An Application cannot pull the host's files (keys, the state directory's tokens)
+    into what is rendered, applied and reported: Argo CD's repo-server refuses it too."""
+    repo = tmp_path / "repo"
+    helm_repo(repo)
+    (tmp_path / "outside.txt").write_text("host-secret")
+    (tmp_path / "outside.yaml").write_text("colour: host-secret\n")
+    r = render(repo, kubectl, application("team", sources=[
+        {"repoURL": URL, "path": "chart", "helm": helm_opts},
+        {"repoURL": URL, "ref": "values"}]), helm=helm)
+    assert r.objects == [] and "resolves outside the repository" in str(r.findings)
+    assert "host-secret" not in str(r.findings)
 
 
 def test_helm_value_files_from_a_ref_source_and_missing_ones(tmp_path, kubectl, helm):

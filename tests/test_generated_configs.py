@@ -543,3 +543,19 @@ def test_with_a_real_node_the_apiserver_advertises_to_pods_and_egresses_to_the_n
             for host_path in ("/var/lib/kubelet", "/etc/cni", "/opt/cni", "/var/lib/containerd"):
                 assert host_path not in text, (path, host_path)
     assert str(node.paths.var_upper) in specs["node-netns"].argv[-1]  # /var overlaid
+
+
+def test_an_environment_recorded_before_argocd_server_is_still_managed(tmp_path, cache_dir):
+    """Its record has no port for argocd-server: status, env, logs and down still build
+    its processes (the four it runs), and asking for the server names the fix."""
+    from harness.errors import HarnessError
+
+    ctx = build(tmp_path, cache_dir, "dev", ["kube", "git", "argocd"])
+    del ctx.ports["argocd.server"], ctx.ports["argocd.server-metrics"]
+    argocd = ctx.components["argocd"]
+    assert isinstance(argocd, ArgoCD) and not argocd.has_server
+    names = [s.name for s in all_specs(ctx) if s.name.startswith("argocd")]
+    assert "argocd-server" not in names and "argocd-application-controller" in names
+    assert "argocd-server" not in argocd.endpoints()
+    with pytest.raises(HarnessError, match="harness down && harness up"):
+        _ = argocd.server_address

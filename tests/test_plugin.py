@@ -12,6 +12,7 @@ import pytest
 
 from harness.settings import Settings
 from harness.testing import plugin
+from harness.toolchain import Toolchain
 
 CACHE = Settings().cache_dir
 
@@ -22,7 +23,8 @@ pytest_plugins = ["pytester"]
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
           ) -> pytest.Pytester:
     for var in ("HERACLES_PROFILE", "HERACLES_STATE_DIR", "HERACLES_BACKEND",
-                "HERACLES_TIME_SCALE", "PYTEST_XDIST_WORKER_COUNT"):
+                "HERACLES_TIME_SCALE", "PYTEST_XDIST_WORKER_COUNT",
+                "HERACLES_REQUIRE_TOOLCHAIN"):
         monkeypatch.delenv(var, raising=False)
     # pytester moves HOME: keep the real toolchain cache in sight
     monkeypatch.setenv("HERACLES_CACHE_DIR", str(CACHE))
@@ -92,6 +94,33 @@ def test_plain(): pass
     assert len(header) == 1 and "harness toolchain install" in header[0], out
 
 
+def test_a_required_toolchain_that_is_missing_fails_instead_of_skipping(
+        inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """CI sets HERACLES_REQUIRE_TOOLCHAIN: a machine without the toolchain must not go
+    green by skipping every scenario."""
+    monkeypatch.setenv("HERACLES_CACHE_DIR", str(tmp_path / "no-toolchain"))
+    monkeypatch.setenv("HERACLES_REQUIRE_TOOLCHAIN", "1")
+    inner.makepyfile("""
+from harness.settings import Settings
+from harness.toolchain import Toolchain
+
+def test_helm():
+    Toolchain(Settings().cache_dir).binary("helm", "helm")
+""")
+    result = inner.runpytest("-ra")
+    result.assert_outcomes(failed=1)
+    assert "the toolchain is not installed" not in result.stdout.str()
+
+
+def test_a_bad_heracles_variable_stops_the_session_naming_it(
+        inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERACLES_PROFILE", "stagin")
+    inner.makepyfile("def test_one(heracles_env): pass\n")
+    result = inner.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown profile 'stagin'*"])
+
+
 def test_setup_failure_diagnostics_reach_the_junit_xml(inner: pytest.Pytester,
                                                        tmp_path: Path) -> None:
     inner.makeconftest("""
@@ -109,13 +138,15 @@ def platform():
 def broken(platform):
     raise RuntimeError("fixture setup failed")
 """)
-    inner.makepyfile("def test_x(broken): pass\n")
+    inner.makepyfile("def test_x(broken): pass\ndef test_unit(): assert False\n")
     junit = tmp_path / "junit.xml"
     result = inner.runpytest(f"--junitxml={junit}")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)
     result.stdout.fnmatch_lines(["*heracles diagnostics*", "*vault sealed*"])
-    props = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
-    assert "vault sealed" in (props.get("heracles_diagnostics") or ""), props
+    cases = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")}
+             for c in ET.parse(junit).iter("testcase")}
+    assert "vault sealed" in (cases["test_x"].get("heracles_diagnostics") or ""), cases
+    assert "heracles_diagnostics" not in cases["test_unit"]  # not a test of the platform
 
 
 def test_xdist_workers_share_an_environment_only_when_it_is_named(
@@ -167,8 +198,9 @@ from harness.toolchain import Toolchain
 def test_helm():
     Toolchain(Settings().cache_dir).binary("helm", "helm")
 """)
-    result = inner.runpytest("-ra")
-    result.assert_outcomes(passed=1)  # installed here: it runs
+    if not Toolchain(CACHE).problem("helm"):
+        result = inner.runpytest("-ra")
+        result.assert_outcomes(passed=1)  # installed here: it runs
     monkeypatch.setenv("HERACLES_CACHE_DIR", str(tmp_path / "none"))
     result = inner.runpytest("-ra")
     result.assert_outcomes(skipped=1)

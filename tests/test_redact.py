@@ -47,3 +47,19 @@ def test_eso_log_lines_keep_the_external_secret_they_name():
             '"secret":"s3cr3t-value"}')
     out = _redact(line)
     assert '"ExternalSecret":{"name":"payments-api"' in out and "s3cr3t-value" not in out
+    for other in ("externalSecret=hunter2-value", "externalToken: hunter2-value",
+                  '"ExternalPassword":"hunter2-value"', "externalsecret: hunter2-value"):
+        assert "hunter2-value" not in _redact(other), other
+
+
+def test_a_private_key_logged_over_many_lines_is_masked_line_by_line():
+    """`harness logs` reads line by line: the key's body lines are masked too."""
+    from harness.runtime.redact import MASK, LineRedactor
+
+    mask = LineRedactor()
+    lines = ["starting", "key: -----BEGIN RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA1234",
+             "abcdEFGH5678", "-----END RSA PRIVATE KEY-----", "listening on 127.0.0.1"]
+    out = [mask(line) for line in lines]
+    assert out[0] == "starting" and out[-1] == "listening on 127.0.0.1"
+    assert out[1] == f"key: {MASK}" and out[2:5] == [MASK] * 3
+    assert not any("MIIE" in o or "abcd" in o for o in out)

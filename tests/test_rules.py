@@ -106,3 +106,17 @@ def test_promtool_proves_the_spec_rules_and_catches_a_changed_for(promtool, tmp_
     proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=work,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "FAILED" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-12-02T04:00:00.123456789Z", 1796184000.123456),
+    ("2026-12-02T05:00:00.12+01:00", 1796184000.12),
+    ("2026-12-02T03:00:00.5-01:00", 1796184000.5),
+    ("2026-12-02T04:00:00Z", 1796184000.0),
+    ("", 0.0),
+])
+def test_a_targets_last_scrape_is_read_in_its_own_zone(text, expected):
+    """Prometheus writes lastScrape in its local zone, with nanoseconds."""
+    from harness.clients.prometheus import scraped_at
+
+    assert scraped_at(text) == pytest.approx(expected)

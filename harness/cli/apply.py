@@ -3,14 +3,13 @@ repository) and `harness crds install`."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from harness.cli.common import err, settings_from, show_event
+from harness.cli.common import emit_json, err, settings_from, show_event
 from harness.errors import HarnessError
 
 
@@ -77,7 +76,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
     if dry_run:
         report = repo_report.build(found, gitops_env or settings.profile, settings.profile)
         _show_report(report, report_dir)
-        click.echo(json.dumps(report, indent=2))
+        emit_json(report)
         problems = repo_report.failed(report)
         if problems:
             err.print(f"[bold red]{len(problems)} error(s)[/] Argo CD (or kubectl) would "
@@ -88,7 +87,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], platform_repo: Path | Non
     env = gitops_env or platform.settings.profile
     applied = apply_repo(platform, platform_repo, namespace, seed, env=env,
                          log=show_event, found=found)
-    click.echo(json.dumps(applied, indent=2))
+    emit_json(applied)
     placeholders = applied["vault_seed"]["placeholders"]
     if placeholders:
         err.print(f"[yellow]PLACEHOLDER values[/] seeded for {len(placeholders)} Vault "

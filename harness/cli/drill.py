@@ -53,8 +53,8 @@ def _backend_of(backend: str | None, config: Path | None) -> str | None:
 @CONFIG_OPTION
 @JSON_OPTION
 def drill_list(backend: str | None, config: Path | None, as_json: bool) -> None:
-    # No docstring on purpose: it would become this command's help text, which stays
-    # as it was (empty) while the CLI is restructured.
+    """The drills: what each does, its profiles, the backends it has a version for and
+    what each version needs; with --backend/--config, whether it can run there."""
     from harness.drills import DRILLS
     from harness.drills.runner import backend_capabilities, drill_catalog
 

@@ -20,7 +20,7 @@ import click
 
 from harness.cli.common import err, settings_from
 from harness.errors import HarnessError
-from harness.runtime.redact import redact
+from harness.runtime.redact import LineRedactor
 from harness.vault_config.eso_grants import (
     ESO_POLICY,
     kv_policy_path,
@@ -51,7 +51,7 @@ def local_exports(platform: LocalEnvironment) -> str:
         links["vault"] = Path(platform.vault.server_binary())
     from harness.backends.local.components.argocd import ArgoCD
 
-    if isinstance(argocd := platform.components.get("argocd"), ArgoCD):
+    if isinstance(argocd := platform.components.get("argocd"), ArgoCD) and argocd.has_server:
         links["argocd"] = platform.toolchain.binary("argocd", "argocd")
         lines += [f"export ARGOCD_SERVER={argocd.server_address.removeprefix('http://')}",
                   'export ARGOCD_OPTS="--plaintext"',
@@ -202,14 +202,18 @@ class Follower:
 
 
 def follow(files: dict[str, Path], offsets: dict[str, int], prefix: bool,
-           interval: float = 0.25) -> Iterator[str]:
-    """Lines appended to the files from their offsets on, until the caller stops (the
+           interval: float = 0.25,
+           redactors: dict[str, LineRedactor] | None = None) -> Iterator[str]:
+    """Lines appended to the files from their offsets on, redacted (each file's own
+    LineRedactor: a key block spans lines of one file), until the caller stops (the
     command stops at Ctrl-C)."""
+    redactors = redactors if redactors is not None else {}
     followers = {name: Follower(path, offsets.get(name, 0)) for name, path in files.items()}
     while True:
         for name, fol in followers.items():
+            mask = redactors.setdefault(name, LineRedactor())
             for line in fol.poll():
-                yield f"[{name}] {line}" if prefix else line
+                yield f"[{name}] {mask(line)}" if prefix else mask(line)
         time.sleep(interval)
 
 
@@ -247,17 +251,19 @@ def logs(ctx: click.Context, component: str, follow_: bool, lines: int) -> None:
     files = sources.resolve(component)
     several = len(files) > 1
     offsets: dict[str, int] = {}
+    redactors = {name: LineRedactor() for name in files}
     for name, path in files.items():
         tail, offsets[name] = tail_lines(path, lines)
         if several and not follow_:
             click.echo(f"==> {name} ({path}) <==")
         for line in tail:
-            click.echo(redact(f"[{name}] {line}" if several and follow_ else line))
+            masked = redactors[name](line)
+            click.echo(f"[{name}] {masked}" if several and follow_ else masked)
     if not follow_:
         return
     try:
-        for line in follow(files, offsets, prefix=several):
-            click.echo(redact(line))
+        for line in follow(files, offsets, prefix=several, redactors=redactors):
+            click.echo(line)
     except KeyboardInterrupt:
         return  # Ctrl-C is how a follow ends: exit 0, no traceback
 

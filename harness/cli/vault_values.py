@@ -3,13 +3,12 @@ file, or the Argo CD Application that installs the Vault/OpenBao chart with its 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from harness.cli.common import out
+from harness.cli.common import emit_json, out
 from harness.settings import PROFILES
 
 
@@ -32,7 +31,7 @@ def vault_values_check(path: Path, profile: str, repo_root: Path | None,
 
     vv = load(path, profile, repo_root=repo_root)
     if as_json:
-        click.echo(json.dumps(vv.report(), indent=2))
+        emit_json(vv.report())
     else:
         out.print(f"{path}: {vv.mode}, {vv.replicas} replica(s), storage {vv.storage} "
                   f"— against the {profile} profile:", markup=False)

@@ -4,10 +4,23 @@ local Prometheus component and the remote adapter mix this in."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
+from datetime import datetime
 
 from harness.errors import HarnessError
 from harness.wait import eventually
+
+
+def scraped_at(rfc3339: str) -> float:
+    """A target's `lastScrape` as a Unix time (0 when absent): Prometheus writes it in
+    its local zone with nanoseconds, which fromisoformat takes only cut to microseconds."""
+    m = re.fullmatch(r"(.+?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if not m:
+        return 0.0
+    fraction = f".{m.group(2)[:6]:0<6}" if m.group(2) else ""
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(m.group(1) + fraction + zone).timestamp()
 
 
 class PrometheusAPI:
@@ -36,19 +49,11 @@ class PrometheusAPI:
         """Every target scraped at least once (after the Unix time `since`, when given):
         before that, metric names are missing for lack of time, not because a rule is
         dead — a metric ESO exposes only once an ExternalSecret is reconciled included."""
-        from datetime import datetime
-
         from harness.rules import parse_duration
         from harness.runtime.probes import http_get
 
         def after(t: dict) -> bool:
-            if since is None:
-                return True
-            last = t.get("lastScrape", "")[:26].rstrip("Z")  # RFC 3339, ns precision
-            try:
-                return datetime.fromisoformat(last + "+00:00").timestamp() > since
-            except ValueError:
-                return False
+            return since is None or scraped_at(t.get("lastScrape", "")) > since
 
         def scraped() -> bool:
             _s, body = http_get(f"{self.address}/api/v1/targets")

@@ -72,10 +72,11 @@ def take_snapshot(admin: Any) -> bytes:
 
 
 def vault_snapshot_restore(platform: ProbePlatform, run: DrillRun) -> None:
+    vault = platform.vault
+    # before the drill changes anything: a Vault without raft storage is refused
+    servers = raft_servers(vault.client(), vault.address)
     probe, before = probe_with_keys(platform, run)
-    vault = probe.vault
     admin = vault.client()
-    servers = raft_servers(admin, vault.address)
     run.info(f"Vault has integrated (raft) storage: {len(servers)} server(s)")
 
     data = take_snapshot(admin)

@@ -79,6 +79,21 @@ def normalize_url(url: str) -> str:
     return (m.group(1).lower() + m.group(2).lower() + m.group(3)) if m else url
 
 
+DEAD_PROXY = "http://127.0.0.1:9"
+"""A proxy nothing listens on: a remote kustomize base or chart URL fails at once, on
+127.0.0.1, instead of sending traffic off the machine (or hanging until a timeout)."""
+
+
+def offline_env() -> dict[str, str]:
+    """The environment kustomize and helm run with: every HTTP(S) request through the
+    dead proxy, git limited to local repositories, never a password prompt."""
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    return {**env, "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
+            "ALL_PROXY": DEAD_PROXY, "NO_PROXY": "", "GIT_ALLOW_PROTOCOL": "file",
+            "GIT_TERMINAL_PROMPT": "0"}
+
+
 @dataclass
 class Finding:
     """One thing to know about an Application (or the repository): its level (LEVELS),
@@ -452,7 +467,7 @@ class ArgoRenderer:
         """Helm's caches and config in the scratch space: nothing from ~/.config, no
         repository configured (nothing is fetched)."""
         base = self.tmp / "helm-home"
-        return {**os.environ, "HELM_CACHE_HOME": str(base / "cache"),
+        return {**offline_env(), "HELM_CACHE_HOME": str(base / "cache"),
                 "HELM_CONFIG_HOME": str(base / "config"),
                 "HELM_DATA_HOME": str(base / "data")}
 
@@ -617,7 +632,7 @@ class ArgoRenderer:
             build_dir = self.repo_copy() / target.relative_to(self.root)
             self._kustomize_edit(build_dir, opts, path, app)
         out = subprocess.run([self.kubectl, "kustomize", str(build_dir)], capture_output=True,
-                             text=True, timeout=RENDER_TIMEOUT)
+                             text=True, timeout=RENDER_TIMEOUT, env=offline_env())
         if out.returncode != 0:
             msg = out.stderr.strip().replace(str(self.repo_copy()) if self._copy else "\0",
                                              str(self.root))
@@ -762,7 +777,10 @@ class ArgoRenderer:
             if not (self.is_this_repo(url) or (self.root / rest).is_file()):
                 raise Unservable(f"valueFiles {vf}: ref {ref} is {url}, not this repository: "
                                  "nothing outside it can be fetched here (no internet)")
-            return (self.root / rest).resolve()
+            target = (self.root / rest).resolve()
+            if not target.is_relative_to(self.root.resolve()):
+                raise RenderFailed(f"valueFiles {vf}: resolves outside the repository")
+            return target
         if re.match(r"^[a-z]+://", vf):
             raise Unservable(f"valueFiles {vf}: a URL, nothing can be fetched here "
                              "(no internet)")
@@ -815,7 +833,12 @@ class ArgoRenderer:
             args += [flag, f"{p['name']}={p.get('value', '')}"]
         for p in opts.get("fileParameters") or []:
             if isinstance(p, dict) and p.get("name") and p.get("path"):
-                args += ["--set-file", f"{p['name']}={(base / str(p['path'])).resolve()}"]
+                target = (base / str(p["path"])).resolve()
+                if not target.is_relative_to(values_root.resolve()):
+                    # what Argo CD's repo-server refuses too: no file of the host
+                    raise RenderFailed(f"fileParameters {p['name']}: {p['path']} resolves "
+                                       "outside the repository")
+                args += ["--set-file", f"{p['name']}={target}"]
         args.append("--skip-crds" if opts.get("skipCrds") else "--include-crds")
         if opts.get("skipSchemaValidation"):
             args.append("--skip-schema-validation")

@@ -38,6 +38,7 @@ from harness.gitops.argo_render import (
     Finding,
     app_key,
     is_argo,
+    offline_env,
     sources_of,
 )
 
@@ -183,7 +184,7 @@ def _scan_tree(root: Path, kubectl: str) -> RepoScan:
     all_k_dirs = {p.parent.resolve() for name in KUSTOMIZATION for p in root.rglob(name)}
     for kdir in entry_points:
         out = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120, env=offline_env())
         if out.returncode != 0:
             raise ManifestError(f"{kdir}: kustomize build failed: {out.stderr.strip()}")
         for i, obj in enumerate(yaml.safe_load_all(out.stdout)):
@@ -287,7 +288,7 @@ def _scan_argo(root: Path, kubectl: str, loaded: dict[Path, list[Document]],
             continue  # an Application's source: rendered as that Application
         rel = str(kdir.relative_to(root)) or "."
         out = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120, env=offline_env())
         if out.returncode != 0:
             where = "the repository root" if kdir.resolve() == root else rel
             msg = out.stderr.strip().replace(f"{root}/", "").replace(str(root), ".")

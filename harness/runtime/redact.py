@@ -24,8 +24,10 @@ PATTERNS = [
     re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"),
     re.compile(r"\b(?:hvs|hvb|hvr|s|b|r)\.[A-Za-z0-9]{20,}\b"),  # Vault/OpenBao tokens
     re.compile(
-        # (not ESO's `"ExternalSecret":{"name":...}`, a kind naming an object in its logs)
-        r"(?i)(?<!external)(\"?(?:token|password|secret|unseal_keys?_(?:b64|hex)|root_token"
+        # (not ESO's `"ExternalSecret":{"name":...}`, a kind naming an object in its
+        # logs; `externalSecret=...`, `externalToken: ...` are masked as any other)
+        r"(?i)(?:(?<!external)|(?!secret\"?\s*[:=]\s*\{))"
+        r"(\"?(?:token|password|secret|unseal_keys?_(?:b64|hex)|root_token"
         r"|client_token"
         r"|private[_-]?key)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
 ]
@@ -96,3 +98,26 @@ def redact_doc(doc: Any) -> Any:
     if isinstance(doc, str):
         return redact(doc)
     return doc
+
+
+class LineRedactor:
+    """`redact` for a stream read line by line (`harness logs -f`): a PEM private key
+    spans lines, so from its BEGIN line to its END line every line is masked whole —
+    the one-string pattern cannot see a block it only gets a line of."""
+
+    _BEGIN = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+    _END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+    def __init__(self) -> None:
+        self._inside = False
+
+    def __call__(self, line: str) -> str:
+        if self._inside:
+            if self._END.search(line):
+                self._inside = False
+            return MASK
+        begin = self._BEGIN.search(line)
+        if begin and not self._END.search(line, begin.end()):
+            self._inside = True
+            return redact(line[:begin.start()]) + MASK
+        return redact(line)

@@ -42,15 +42,19 @@ def settings_from_options(config: pytest.Config, tmp_factory: pytest.TempPathFac
 class EnvironmentFactory:
     """What the `environment_factory` fixture hands out."""
 
-    def __init__(self, config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> None:
+    def __init__(self, config: pytest.Config, tmp_factory: pytest.TempPathFactory,
+                 base: Settings | None = None) -> None:
         self._config = config
         self._tmp = tmp_factory
+        self._base = base  # the session's (heracles_settings, overrides included)
         self._running: list[LocalEnvironment] = []
 
     def settings(self, name: str = "env", **overrides: Any) -> Settings:
         """The session's settings with a fresh state directory and `overrides`
         (profile=..., components=(...), vault_values=Path, ...)."""
-        base = settings_from_options(self._config, self._tmp, self._tmp.mktemp(name))
+        state = self._tmp.mktemp(name)
+        base = self._base.with_(state_dir=state) if self._base is not None else \
+            settings_from_options(self._config, self._tmp, state)
         return base.with_(**overrides) if overrides else base
 
     def up(self, name: str = "env", **overrides: Any) -> LocalEnvironment:

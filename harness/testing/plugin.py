@@ -65,6 +65,13 @@ def pytest_configure(config: pytest.Config) -> None:
                             "on a backend without them (harness.backends.CAPABILITIES)")
     config.addinivalue_line("markers", "soak: long, bounded; opt-in with --harness-soak "
                             "SECONDS")
+    try:  # every option and HERACLES_* variable checked before anything starts
+        for name in OPTIONS:
+            option(config, name)
+        Settings()
+        backend_name(config)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"heracles-harness: {exc}") from None
     if option(config, "platform-repo"):
         add_shipped_suites(config)
 
@@ -107,17 +114,20 @@ _TOOLCHAIN = pytest.StashKey[str]()
 
 def toolchain_problem(config: pytest.Config) -> str:
     """Why the scenarios cannot start here ('' when they can): the toolchain is not
-    installed. The existing backend starts nothing and needs no toolchain."""
+    installed at all — every core entry missing, as on a fresh clone. A stale or broken
+    entry is not that: its tests fail, naming it. So does a missing toolchain where
+    $HERACLES_REQUIRE_TOOLCHAIN is set (CI), so a machine without one never passes by
+    skipping. The existing backend starts nothing and needs no toolchain."""
     if _TOOLCHAIN not in config.stash:
         problem = ""
-        if backend_name(config) != "existing":
+        required = os.environ.get("HERACLES_REQUIRE_TOOLCHAIN", "") not in ("", "0")
+        if backend_name(config) != "existing" and not required:
             from harness.toolchain import Toolchain
 
-            try:
-                tc = Toolchain(Settings().cache_dir)
-                problem = next((p for p in map(tc.problem, TOOLCHAIN_CORE) if p), "")
-            except HarnessError as exc:
-                problem = str(exc)
+            statuses = Toolchain(Settings().cache_dir).status(list(TOOLCHAIN_CORE),
+                                                              deep=False)
+            if all(s.state == "missing" for s in statuses):
+                problem = ", ".join(f"{s.name} {s.version}" for s in statuses) + " not built"
         config.stash[_TOOLCHAIN] = (
             f"heracles-harness: the toolchain is not installed ({problem}); install it with "
             "`./deploy-local.sh --setup-only` in a checkout, or `harness toolchain install`"
@@ -242,11 +252,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def environment_factory(request: pytest.FixtureRequest,
-                        tmp_path_factory: pytest.TempPathFactory
-                        ) -> Iterator[EnvironmentFactory]:
+                        tmp_path_factory: pytest.TempPathFactory,
+                        heracles_settings: Settings) -> Iterator[EnvironmentFactory]:
     """Local environments of a suite's own (another profile, other components, a second
-    one): `with environment_factory.environment(profile="staging") as env: ...`."""
-    factory = EnvironmentFactory(request.config, tmp_path_factory)
+    one): `with environment_factory.environment(profile="staging") as env: ...`; each
+    from the session's settings (`heracles_settings`) with a state directory of its own."""
+    factory = EnvironmentFactory(request.config, tmp_path_factory, heracles_settings)
     yield factory
     factory.close()
 
@@ -262,6 +273,7 @@ def heracles_settings(request: pytest.FixtureRequest,
 
 
 _STARTING = pytest.StashKey[Environment]()
+_SETUP_DIAGNOSTICS = pytest.StashKey[str]()
 """The session's environment from the moment it starts: a setup failure's diagnostics
 come from it even when `up` itself failed."""
 
@@ -421,19 +433,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 ("waits", [(w.description, round(w.seconds, 2), w.outcome) for w in waits]))
     if not report.failed or report.when == "teardown":
         return report
+    if "platform" not in getattr(item, "fixturenames", ()):
+        return report  # not a test of the session's environment: nothing of it to say
     funcargs = getattr(item, "funcargs", {})
-    env = funcargs.get("platform") or item.config.stash.get(_STARTING, None)
-    if env is None:
+    if "platform" in funcargs:
+        text = _diagnostics(funcargs["platform"], funcargs.get("kube"),
+                            funcargs.get("namespace"))
+    elif (env := item.config.stash.get(_STARTING, None)) is not None:
+        # the environment did not come up: said once, the same for every test after
+        if _SETUP_DIAGNOSTICS not in item.config.stash:
+            item.config.stash[_SETUP_DIAGNOSTICS] = _diagnostics(env)
+        text = item.config.stash[_SETUP_DIAGNOSTICS]
+    else:
         return report
-    from harness.testing import diagnostics
-
-    try:
-        text = diagnostics.collect(env, funcargs.get("kube"), funcargs.get("namespace"))
-    except Exception as exc:  # noqa: BLE001 - diagnostics must never mask the failure
-        text = redact(f"(diagnostics could not be collected: {exc})")
     report.sections.append(("heracles diagnostics", text))
     item.user_properties.append(("heracles_diagnostics", text))  # JUnit reads teardown's
     return report
+
+
+def _diagnostics(env: Environment, kube: KubeClient | None = None,
+                 namespace: str | None = None) -> str:
+    from harness.testing import diagnostics
+
+    try:
+        return diagnostics.collect(env, kube, namespace)
+    except Exception as exc:  # noqa: BLE001 - diagnostics must never mask the failure
+        return redact(f"(diagnostics could not be collected: {exc})")
 
 
 @pytest.fixture(scope="session")

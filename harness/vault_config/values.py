@@ -444,6 +444,8 @@ def application_values(app: dict[str, Any], app_file: Path,
                 "values written in the repository (inline, valuesObject, $ref/... files)")
         else:
             target = root / str(src["path"]) / vf
+        if not target.resolve().is_relative_to(root.resolve()):
+            raise VaultValuesError(f"{where}: {label} {vf}: resolves outside the repository")
         if not target.is_file():
             if helm.get("ignoreMissingValueFiles"):
                 continue

@@ -37,6 +37,7 @@ def test_orders_db_follows_a_rotation_in_vault(heracles_vault: VaultAdmin,
                             timeout=60)
 
 
-def test_the_session_uses_the_profile_from_pyproject(heracles_settings: Settings) -> None:
-    """harness_profile in [tool.pytest.ini_options] reaches the environment's settings."""
-    assert heracles_settings.profile == "dev"
+def test_the_session_uses_the_settings_from_pyproject(heracles_settings: Settings) -> None:
+    """harness_* keys in [tool.pytest.ini_options] reach the environment's settings (the
+    plugin's own default time scale in a test session is 60)."""
+    assert (heracles_settings.profile, heracles_settings.time_scale) == ("dev", 30.0)

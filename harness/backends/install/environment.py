@@ -43,6 +43,7 @@ from harness.runtime.redact import REDACTOR
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
 from harness.settings import Settings
 from harness.toolchain import Toolchain
+from harness.vault_config.eso_grants import recorded_grants, with_read_grants
 from harness.wait import eventually
 
 if TYPE_CHECKING:
@@ -381,8 +382,11 @@ class ChartsEnvironment(ExistingEnvironment):
         self.run_bao(pods[0], token, "auth", "enable", "kubernetes")
         self.run_bao(pods[0], token, "write", "auth/kubernetes/config",
                   "kubernetes_host=https://kubernetes.default.svc:443")
-        self.run_bao(pods[0], token, "policy", "write", VAULT_POLICY, "-",
-                  stdin=(fixtures / "vault" / "policies" / "external-secrets.hcl").read_text())
+        # ESO's policy, with the paths `harness eso grant` added to this environment
+        policy, _ = with_read_grants(
+            (fixtures / "vault" / "policies" / "external-secrets.hcl").read_text(),
+            recorded_grants(self.settings.state_dir))
+        self.run_bao(pods[0], token, "policy", "write", VAULT_POLICY, "-", stdin=policy)
         self.run_bao(pods[0], token, "write", f"auth/kubernetes/role/{VAULT_ROLE}",
                   "bound_service_account_names=external-secrets",
                   "bound_service_account_namespaces=external-secrets",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,17 @@ class ArgoCD(Component):
         return f"http://127.0.0.1:{self.ctx.port('argocd.metrics')}/metrics"
 
     @property
+    def has_server(self) -> bool:
+        """Whether this environment runs argocd-server: one started by an older harness
+        has no port for it until `harness down && harness up`, and is still managed."""
+        return "argocd.server" in self.ctx.ports
+
+    @property
     def server_address(self) -> str:
         """The API server: `argocd --server`, the UI, /api/webhook (plaintext)."""
+        if not self.has_server:
+            raise HarnessError("this environment was started without argocd-server (an "
+                               "older harness): `harness down && harness up` adds it")
         return f"http://127.0.0.1:{self.ctx.port('argocd.server')}"
 
     @property
@@ -83,7 +93,8 @@ class ArgoCD(Component):
                     f"http://127.0.0.1:{self.ctx.port('argocd.repo-metrics')}/metrics"}
 
     def endpoints(self) -> dict[str, str]:
-        return {**self._metrics(), "argocd-server": self.server_address}
+        server = {"argocd-server": self.server_address} if self.has_server else {}
+        return {**self._metrics(), **server}
 
     def scrape_jobs(self) -> list[dict[str, Any]]:
         return [{"job_name": "argocd", "static_configs": [
@@ -125,9 +136,11 @@ class ArgoCD(Component):
         # Where the Git server announces pushes (it reads this at each push).
         git = self.ctx.require(GitServer)
         git.webhook_config.parent.mkdir(parents=True, exist_ok=True)
-        git.webhook_config.write_text(json.dumps({
+        staged = git.webhook_config.with_suffix(".json.tmp")  # a push reads it any time:
+        staged.write_text(json.dumps({                          # replaced whole, atomically
             "url": self.webhook_url, "secret_file": str(self.webhook_secret_file),
             "repo_base": git.address}, indent=2))
+        os.replace(staged, git.webhook_config)
 
     def install(self) -> None:
         """Argo CD's CRDs, its ConfigMaps, the default AppProject and its Secret."""
@@ -237,6 +250,8 @@ class ArgoCD(Component):
             env={"ARGOCD_BINARY_NAME": "argocd-application-controller", "HOME": home,
                  "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
                  "PATH": "/usr/sbin:/usr/bin:/bin"})
+        if not self.has_server:
+            return [redis, repo, bridge, controller]
         server_port = self.ctx.port("argocd.server")
         server = self.spec("argocd-server", [
             argocd, f"--kubeconfig={self.kubeconfig}", f"--namespace={NAMESPACE}",
