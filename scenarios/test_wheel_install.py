@@ -6,8 +6,10 @@ against an environment `harness up` started from that wheel — `tox -e wheel`."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,10 +25,19 @@ def test_the_wheel_runs_the_example_team_repo_against_a_running_environment(
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HERACLES_STATE_DIR", "PYTEST_", "VIRTUAL_ENV"))}
     env["HERACLES_REGISTRY_DIR"] = str(tmp_path / "registry")
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("tox")), "-e", "wheel", "--workdir",
-         str(tmp_path / "tox"), "--", f"--junitxml={junit}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    # short: the environment's state directory (inside tox's work dir) holds unix sockets
+    work = Path(tempfile.mkdtemp(prefix="hw-", dir="/tmp"))
+    try:
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("tox")), "-e", "wheel", "--workdir",
+             str(work), "--", f"--junitxml={junit}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        check(proc, junit, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def check(proc: subprocess.CompletedProcess[str], junit: Path, work: Path) -> None:
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -46,7 +57,7 @@ def test_the_wheel_runs_the_example_team_repo_against_a_running_environment(
     assert not [c.get("name") for c in ran if c.find("skipped") is not None], tail
     # what the wheel installed is what git tracks under harness/ (nothing stale from a
     # build directory), the package data included
-    [site] = (tmp_path / "tox" / "wheel").glob("lib/python3*/site-packages")
+    [site] = (work / "wheel").glob("lib/python3*/site-packages")
     tracked = set(subprocess.run(["git", "ls-files", "harness"], cwd=ROOT, text=True,
                                  capture_output=True, check=True).stdout.split())
     shipped_files = {str(f.relative_to(site)) for f in (site / "harness").rglob("*")
