@@ -66,4 +66,5 @@ def check(proc: subprocess.CompletedProcess[str], junit: Path, work: Path) -> No
     assert "harness/fixtures/gitops/.heracles-expected.yaml" in shipped_files
     assert "harness/testing/suites/test_platform_repo.py" in shipped_files
     # and the environment the wheel's `harness up` started is gone again
-    assert "harness down" in proc.stdout and "etcd: stopped" in proc.stdout, tail
+    said = proc.stdout + proc.stderr  # progress lines go to stderr
+    assert "harness down" in said and "etcd: stopped" in said, tail
