@@ -94,6 +94,7 @@ def test_toolchain_status_json_lists_every_component(tmp_path):
     assert res.returncode == 1  # something is missing
 
 
+@pytest.mark.toolchain
 def test_kind_plan_renders_offline_and_prints_the_plan(tmp_path):
     run = harness(tmp_path, "backend", "kind-plan", "--out", str(tmp_path / "kind"))
     assert run.returncode == 0, run.stderr
@@ -104,6 +105,7 @@ def test_kind_plan_renders_offline_and_prints_the_plan(tmp_path):
     assert ". create the cluster" in run.stdout and "helm install argocd" in run.stdout
 
 
+@pytest.mark.toolchain
 def test_kind_up_that_cannot_run_here_says_exactly_why_and_leaves_nothing(tmp_path):
     """No Docker answers and the official node image is asked for: as root the private
     daemon would reach no registry, otherwise there is no daemon to start — either way
@@ -387,6 +389,7 @@ def test_toolchain_install_json(tmp_path, monkeypatch):
         ("etcd", "cached"), ("kwok", "cached")]
 
 
+@pytest.mark.toolchain
 def test_kind_plan_json(tmp_path):
     run = harness(tmp_path, "backend", "kind-plan", "--out", str(tmp_path / "kind"), "--json")
     assert run.returncode == 0, run.stderr

@@ -121,6 +121,7 @@ def test_case3_rule_files_are_checked_before_the_environment_is_asked_for(tmp_pa
 
 
 # 4. An empty platform repo ---------------------------------------------------------------
+@pytest.mark.toolchain
 def test_case4_an_empty_platform_repo_is_refused(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -27,6 +27,7 @@ from harness.images.recipes import RECIPES
 from harness.settings import Settings
 
 SAMPLES = Settings().fixtures_dir / "samples"
+pytestmark = pytest.mark.toolchain  # the charts, helm and kind come from it
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,8 @@ def test_a_bad_heracles_variable_stops_the_session_naming_it(
 
 
 def test_setup_failure_diagnostics_reach_the_junit_xml(inner: pytest.Pytester,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     inner.makeconftest("""
 import pytest
 
@@ -139,6 +140,7 @@ def broken(platform):
     raise RuntimeError("fixture setup failed")
 """)
     inner.makepyfile("def test_x(broken): pass\ndef test_unit(): assert False\n")
+    monkeypatch.setenv("HERACLES_REQUIRE_TOOLCHAIN", "1")  # a fake platform: run, always
     junit = tmp_path / "junit.xml"
     result = inner.runpytest(f"--junitxml={junit}")
     result.assert_outcomes(errors=1, failed=1)
@@ -163,6 +165,7 @@ def test_xdist_workers_share_an_environment_only_when_it_is_named(
 def test_faults_are_refused_on_a_shared_environment(inner: pytest.Pytester,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.setenv("HERACLES_REQUIRE_TOOLCHAIN", "1")  # a fake platform: run, always
     inner.makeconftest("""
 import pytest
 

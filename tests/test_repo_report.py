@@ -196,6 +196,7 @@ def test_the_html_report_shows_every_application_with_its_findings(broken, vault
             assert "platform component: Vault" in dom.apps["vault"]
 
 
+@pytest.mark.toolchain
 def test_dry_run_writes_the_report_without_an_environment(tmp_path):
     from harness.cli import main
 

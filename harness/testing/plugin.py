@@ -59,6 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: runs against real components")
     config.addinivalue_line("markers", "slow: builds or starts more than one environment")
+    config.addinivalue_line("markers", "toolchain: needs the toolchain's binaries (through "
+                            "a subprocess too): skipped, with the one install message, "
+                            "where none is installed")
     config.addinivalue_line("markers", "portable: runs on every backend (local, kind, "
                             "existing); unmarked scenarios need the local backend")
     config.addinivalue_line("markers", "needs(*capabilities): skipped, with the reason, "
@@ -243,7 +246,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = set(getattr(item, "fixturenames", ()))
         if {"platform", "heracles_env", "staging"} & names:
             item.add_marker(pytest.mark.scenario)
-        if names & ENVIRONMENT_FIXTURES or item.get_closest_marker("scenario"):
+        if names & ENVIRONMENT_FIXTURES or item.get_closest_marker("scenario") or \
+                item.get_closest_marker("toolchain"):
             if problem is None:
                 problem = toolchain_problem(config)
             if problem:
