@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
@@ -19,6 +19,9 @@ from rich.markup import escape
 
 from harness.runtime.redact import redact, redact_doc
 from harness.settings import Settings, parse_components
+
+if TYPE_CHECKING:
+    from harness.backends.install.environment import ChartsEnvironment
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -161,3 +164,14 @@ def components_option(values: Iterable[Sequence[str] | str]) -> list[str] | None
     names = [n for v in values
              for n in (parse_components(v) if isinstance(v, str) else v)]
     return names or None
+
+
+def charts_env_class(backend: str) -> type[ChartsEnvironment]:
+    """The environment class of a chart backend."""
+    if backend == "kind":
+        from harness.backends.kind.environment import KindEnvironment
+
+        return KindEnvironment
+    from harness.backends.pods.environment import PodsEnvironment
+
+    return PodsEnvironment

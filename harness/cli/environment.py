@@ -16,6 +16,7 @@ from rich.table import Table
 
 from harness.cli.common import (
     COMPONENT_NAMES,
+    charts_env_class,
     components_option,
     err,
     out,
@@ -26,7 +27,6 @@ from harness.errors import HarnessError
 from harness.settings import PROFILES
 
 if TYPE_CHECKING:
-    from harness.backends.install.environment import ChartsEnvironment
     from harness.backends.local.environment import LocalEnvironment
     from harness.settings import Settings
 
@@ -38,17 +38,6 @@ BACKEND_OPTION = click.option(
          "charts as real Pods on the local control plane's real node (needs root); kind: "
          "the same charts on a kind cluster (your Docker, or a private daemon as root).")
 CHART_BACKENDS = ("pods", "kind")
-
-
-def charts_env_class(backend: str) -> type[ChartsEnvironment]:
-    """The environment class of a chart backend."""
-    if backend == "kind":
-        from harness.backends.kind.environment import KindEnvironment
-
-        return KindEnvironment
-    from harness.backends.pods.environment import PodsEnvironment
-
-    return PodsEnvironment
 
 
 @click.command()

@@ -77,7 +77,7 @@ def gitops_bootstrap(ctx: click.Context, env_name: str | None, timeout: float,
 
     platform: Environment
     if backend in ("pods", "kind"):
-        from harness.cli.environment import charts_env_class
+        from harness.cli.common import charts_env_class
 
         platform = charts_env_class(backend).from_record(settings_from(ctx)).attach()
     else:

@@ -344,7 +344,7 @@ def eso_grant(ctx: click.Context, paths: tuple[str, ...], mount: str, backend: s
 
     platform: Environment
     if backend in ("pods", "kind"):
-        from harness.cli.environment import charts_env_class
+        from harness.cli.common import charts_env_class
 
         platform = charts_env_class(backend).from_record(settings_from(ctx)).attach()
     else:
