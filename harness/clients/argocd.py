@@ -51,14 +51,37 @@ class Applications:
                           f"argocd.argoproj.io/refresh={'hard' if hard else 'normal'}",
                           "--overwrite")
 
-    def sync(self, name: str, revision: str | None = None) -> None:
-        """The runbook's manual sync: `kubectl patch application ... operation sync`."""
-        op: dict[str, Any] = {"sync": {"syncStrategy": {"hook": {}}}}
+    def sync(self, name: str, revision: str | None = None, timeout: float = 60) -> None:
+        """The runbook's manual sync: `kubectl patch application ... operation sync`,
+        returning once the controller has started it.
+
+        An operation requested while another runs (an automated sync after a push: the
+        Git server's webhook makes those immediate) is dropped when the running one ends —
+        the controller clears `operation` then — so this waits for no operation to be in
+        progress (`argocd app sync` refuses a second one), asks, and asks again until
+        the controller's operationState is this request (marked by a unique info entry)."""
+        import secrets
+
+        mark = secrets.token_hex(6)
+        op: dict[str, Any] = {"sync": {"syncStrategy": {"hook": {}}},
+                              "initiatedBy": {"username": "heracles-harness"},
+                              "info": [{"name": "heracles-request", "value": mark}]}
         if revision:
             op["sync"]["revision"] = revision
-        self.kube.kubectl("patch", "application", name, "-n", NAMESPACE, "--type", "merge",
-                          "-p", json.dumps({"operation": {
-                              "initiatedBy": {"username": "heracles-harness"}, **op}}))
+
+        def started() -> bool:
+            app = self.get(name)
+            state = app.get("status", {}).get("operationState", {})
+            info = (state.get("operation") or {}).get("info") or []
+            if {"name": "heracles-request", "value": mark} in info:
+                return True
+            if not app.get("operation") and state.get("phase") != "Running":
+                self.kube.kubectl("patch", "application", name, "-n", NAMESPACE, "--type",
+                                  "merge", "-p", json.dumps({"operation": op}))
+            return False
+
+        eventually(started, timeout=timeout, interval=0.5,
+                   description=f"Application {name}: the manual sync started")
 
     def wait(self, name: str, sync: str | None = "Synced", health: str | None = "Healthy",
              revision: str | None = None, timeout: float = 90) -> dict[str, Any]:
