@@ -142,7 +142,7 @@ The platform is running (profile $profile). Where everything is:
 In a shell:      eval "\$(.venv/bin/harness env)"
 Then:            kubectl get applications -n argocd
                  kubectl get externalsecrets,secrets,pods -n app
-                 bao status; bao kv get secret/redis/main
+                 vault status; vault kv get secret/redis/main   (the runbook's vault: on PATH)
 Change the platform: .venv/bin/harness git clone /tmp/platform; edit; git commit; git push
 Status / stop:   .venv/bin/harness status   |   .venv/bin/harness down
 TXT
