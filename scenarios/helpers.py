@@ -18,15 +18,17 @@ from harness.wait import eventually
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def external_secret(name: str, store: str, key: str, interval: str) -> dict:
+def external_secret(name: str, store: str, key: str, interval: str,
+                    kind: str = "SecretStore", secret_key: str = "password",
+                    prop: str = "password") -> dict:
     return {
         "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
         "metadata": {"name": name},
         "spec": {"refreshInterval": interval,
-                 "secretStoreRef": {"name": store, "kind": "SecretStore"},
+                 "secretStoreRef": {"name": store, "kind": kind},
                  "target": {"name": name},
-                 "data": [{"secretKey": "password",
-                           "remoteRef": {"key": key, "property": "password"}}]},
+                 "data": [{"secretKey": secret_key,
+                           "remoteRef": {"key": key, "property": prop}}]},
     }
 
 

@@ -27,6 +27,8 @@ from harness.clients.argocd import Applications
 from harness.clients.git import Workspace
 from harness.runtime.redact import MASK, REDACTOR
 
+from .helpers import external_secret, synced_secret
+
 BOUND = 30.0  # seconds: push -> Synced/Secret with the webhook (Argo CD's poll: 180 s)
 
 
@@ -166,8 +168,6 @@ def test_harness_restart_is_the_rollout_restart_of_eso_and_delivery_goes_on(
     """`kubectl rollout restart deployment external-secrets -n external-secrets` as
     `harness restart deployment/external-secrets`: every replica replaced (new pids),
     ready again, and a forced sync after it delivers."""
-    from .helpers import synced_secret
-
     key = synced_secret(eso, vault, vault_store, namespace, value="before-restart-5c1")
     before = {p.name: p.pid for p in platform.eso_operator.processes()}
     try:
@@ -197,15 +197,9 @@ def test_a_new_vault_path_needs_the_eso_grant_then_syncs(platform, vault, eso,
     before = vault.client().sys.read_policy(name="external-secrets")["data"]["rules"]
     recorded = platform.settings.state_dir / "vault" / "eso-grants"
     recorded_before = recorded.read_text() if recorded.exists() else None
-    eso.apply_object({
-        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-        "metadata": {"name": "payments-api"},
-        "spec": {"refreshInterval": "1h",
-                 "secretStoreRef": {"name": cluster_secret_store, "kind": "ClusterSecretStore"},
-                 "target": {"name": "payments-api"},
-                 "data": [{"secretKey": "token",
-                           "remoteRef": {"key": key, "property": "token_value"}}]}},
-        namespace)
+    eso.apply_object(external_secret("payments-api", cluster_secret_store, key, "1h",
+                                     kind="ClusterSecretStore", secret_key="token",
+                                     prop="token_value"), namespace)
     try:
         eso.wait_error(namespace, "payments-api", timeout=60)
         assert eventually(lambda: any("403" in e for e in eso.events(namespace, "payments-api")),
@@ -242,17 +236,6 @@ def _application(name: str, repo_url: str, path: str, namespace: str) -> dict[st
                      "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}
 
 
-def _external_secret(store: str, key: str) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-        "metadata": {"name": "app"},
-        "spec": {"refreshInterval": "1h",
-                 "secretStoreRef": {"name": store, "kind": "SecretStore"},
-                 "target": {"name": "app"},
-                 "data": [{"secretKey": "password",
-                           "remoteRef": {"key": key, "property": "password"}}]}})
-
-
 def _configmap(value: str) -> str:
     return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
                            "metadata": {"name": "settings"}, "data": {"value": value}})
@@ -272,7 +255,8 @@ def test_a_push_is_synced_through_the_webhook_not_the_poll(platform, kube, eso, 
     vault.kv_put(f"{prefix}/two", password="value-two-7d2")
     repo = Workspace(platform.git.url(), tmp_path / "ws")
     repo.write(f"{path}/settings.yaml", _configmap("first"))
-    repo.write(f"{path}/secret.yaml", _external_secret(vault_store["store"], f"{prefix}/one"))
+    repo.write(f"{path}/secret.yaml", yaml.safe_dump(
+        external_secret("app", vault_store["store"], f"{prefix}/one", "1h")))
     first = repo.commit(f"{namespace}: first")
     repo.push("dev")
     eso.apply_object(_application(app_name, platform.git.url(), path, namespace), None)
@@ -298,7 +282,8 @@ def test_a_push_is_synced_through_the_webhook_not_the_poll(platform, kube, eso, 
 
         # push -> Secret updated (the change points the ExternalSecret at another key)
         repo.write(f"{path}/secret.yaml",
-                   _external_secret(vault_store["store"], f"{prefix}/two"))
+                   yaml.safe_dump(external_secret("app", vault_store["store"],
+                                                  f"{prefix}/two", "1h")))
         repo.commit(f"{namespace}: the other key")
         t0 = time.monotonic()
         repo.push("dev")
