@@ -17,6 +17,8 @@
 | backup_keep     | 24 snapshots kept per kind (prod)         | HERACLES_BACKUP_KEEP     |
 | kind_image      | auto: built here if cached, else official | HERACLES_KIND_IMAGE      |
 | git_in_cluster  | false: Argo CD is a process on the host    | -                        |
+| parallel_start  | true: start along dependencies             | HERACLES_PARALLEL_START  |
+| cluster_seed    | true: fresh etcd from the cached seed      | HERACLES_CLUSTER_SEED    |
 
 The registry is machine-wide (runs and reserved ports of every session), so two sessions
 with different state directories never collide; tests point it elsewhere to stay apart.
@@ -50,6 +52,17 @@ def _float_env(name: str, default: float) -> float:
     if value <= 0:
         raise HarnessError(f"{name}={raw!r} must be positive")
     return value
+
+
+def _bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise HarnessError(f"{name}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
 
 
 def _components_env() -> tuple[str, ...] | None:
@@ -96,6 +109,13 @@ class Settings:
     # pulled), "auto" (local when built, else official).
     kind_image: str = field(default_factory=lambda: os.environ.get("HERACLES_KIND_IMAGE",
                                                                    "auto"))
+    # Components start along their dependencies, at the same time where they can; off:
+    # one after another, in order (the anchor `harness bench` reads the start against).
+    parallel_start: bool = field(
+        default_factory=lambda: _bool_env("HERACLES_PARALLEL_START", True))
+    # A fresh etcd starts from the cached cluster seed (CRDs applied; backends/local/seed).
+    cluster_seed: bool = field(
+        default_factory=lambda: _bool_env("HERACLES_CLUSTER_SEED", True))
     # The Git server's clients are Pods of a cluster that is not the local control plane
     # (kind): in-cluster names resolve, so nothing is rewritten and credentials are asked.
     git_in_cluster: bool = False

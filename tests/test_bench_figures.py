@@ -31,8 +31,8 @@ TOP_LEVEL_KEYS = [
     "profile", "repeat", "figures", "staging_stack_start_s", "resilience_s",
     "alert_vault_down_timeline_s", "argocd_ready_s", "gitops_commit_to_synced_s",
     "prometheus_alertmanager_start_s", "rotation_force_sync_latency_s", "byo_repo_s",
-    "kind_render_s", "floor_envtest", "start_breakdown_s", "toolchain_build_seconds",
-    "node",
+    "kind_render_s", "floor_envtest", "start_breakdown_s", "dev_start_timeline_s",
+    "missing_anchors", "toolchain_build_seconds", "node",
 ]
 
 
@@ -98,6 +98,17 @@ def test_ratio_to_floor() -> None:
     assert Figure("x", "s", [3.0], floor=2.0).ratio_to_floor == 1.5
     assert Figure("x", "s", [3.0]).ratio_to_floor is None
     assert Figure("x", "s", [3.0], floor=0.0).ratio_to_floor is None
+
+
+def test_a_figure_read_against_an_anchor_says_which_and_how_many_times() -> None:
+    f = Figure("dev_full_platform_start", "s", [8.0, 7.0, 9.0], target=8.0, floor=2.0,
+               anchor=16.0, anchor_label="sequential start")
+    assert f.ratio_to_anchor == 0.5
+    data = f.to_json()
+    assert (data["anchor"], data["anchor_label"], data["ratio_to_anchor"]) == (
+        16.0, "sequential start", 0.5)
+    assert "anchor" not in Figure("x", "s", [1.0]).to_json()
+    assert Figure("x", "s", [1.0], anchor=0.0).ratio_to_anchor is None
 
 
 def test_headline_figure_json() -> None:

@@ -46,6 +46,9 @@ class Figure:
     note: str = ""
     floor: float | None = None
     p95_target: float | None = None
+    # Another figure of the same run this one is read against (a sequential start...).
+    anchor: float | None = None
+    anchor_label: str = ""
 
     def __post_init__(self) -> None:
         # A tuple: the figure is frozen, its samples must not change under a report.
@@ -91,6 +94,13 @@ class Figure:
         return statistics.median(self.values) / self.floor
 
     @property
+    def ratio_to_anchor(self) -> float | None:
+        """How many times its anchor this figure's median is."""
+        if not self.values or not self.anchor:
+            return None
+        return statistics.median(self.values) / self.anchor
+
+    @property
     def met(self) -> bool | None:
         """Whether the median (and p95) met the target; None when there is no target or
         nothing was measured."""
@@ -106,11 +116,15 @@ class Figure:
 
     def to_json(self) -> dict[str, Any]:
         """The shape of an entry of the report's "figures" section."""
-        return {"median": _round(self.median, 3), "min": _round(self.min, 3),
-                "max": _round(self.max, 3), "unit": self.unit,
-                "floor": _round(self.floor, 3),
-                "ratio_to_floor": _round(self.ratio_to_floor, 2),
-                "target": self.target, "met": self.met}
+        out = {"median": _round(self.median, 3), "min": _round(self.min, 3),
+               "max": _round(self.max, 3), "unit": self.unit,
+               "floor": _round(self.floor, 3),
+               "ratio_to_floor": _round(self.ratio_to_floor, 2),
+               "target": self.target, "met": self.met}
+        if self.anchor is not None:
+            out.update(anchor=_round(self.anchor, 3), anchor_label=self.anchor_label,
+                       ratio_to_anchor=_round(self.ratio_to_anchor, 2))
+        return out
 
 
 @dataclass(frozen=True)
@@ -264,6 +278,11 @@ class BenchReport:
     node: Sequence[Figure] = ()
     toolchain_build_seconds: Mapping[str, float | None] = field(default_factory=dict)
     pods: PodsBench | None = None
+    # The dev platform's start, per component: (began, ready) seconds after `up` began,
+    # medians over the repeats.
+    dev_start_timeline: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # What could not be measured as an anchor, and why.
+    missing_anchors: Mapping[str, str] = field(default_factory=dict)
 
     def figure(self, name: str) -> Figure:
         """A headline figure by name (KeyError if this report has none by that name)."""
@@ -299,6 +318,9 @@ class BenchReport:
             "floor_envtest": {"start_s": _round(self.floor_start.median, 3),
                               "rss_mib": _round(self.floor_rss.median, 1)},
             "start_breakdown_s": {f.name: _round(f.median, 3) for f in self.start_breakdown},
+            "dev_start_timeline_s": {k: {"began": _round(b, 3), "ready": _round(r, 3)}
+                                     for k, (b, r) in self.dev_start_timeline.items()},
+            "missing_anchors": dict(self.missing_anchors),
             "toolchain_build_seconds": dict(self.toolchain_build_seconds),
             "node": {f.name: {"unit": f.unit, "median": _round(f.median, 3),
                               "min": _round(f.min, 3), "max": _round(f.max, 3),

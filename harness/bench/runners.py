@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,13 +159,15 @@ def control_plane_run(settings: Settings, toolchain: Toolchain) -> ControlPlaneS
 
 @dataclass(frozen=True)
 class StackSample:
-    """One start of a whole profile: seconds to ready, settled RSS, and the seconds of the
-    components that have their own goals (Argo CD; Prometheus + Alertmanager)."""
+    """One start of a whole profile: seconds to ready, settled RSS, the seconds of the
+    components that have their own goals (Argo CD; Prometheus + Alertmanager), and when
+    each component began and was ready (seconds after `up` began)."""
 
     start_s: float
     rss_mib: float
     argocd_s: float
     observability_s: float
+    timeline: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def stack_sample(env: LocalEnvironment) -> StackSample:
@@ -174,7 +176,27 @@ def stack_sample(env: LocalEnvironment) -> StackSample:
     rss = settled_rss_mib(env)
     return StackSample(start_s=start, rss_mib=rss, argocd_s=env.timings.get("argocd", 0.0),
                        observability_s=sum(env.timings.get(c, 0.0)
-                                           for c in ("prometheus", "alertmanager")))
+                                           for c in ("prometheus", "alertmanager")),
+                       timeline=dict(env.started_at))
+
+
+def sequential_start(settings: Settings, toolchain: Toolchain) -> float:
+    """The anchor of the dev platform's start: the same platform brought up the way it was
+    before issue 18 — one component, and one process, after another, on an empty etcd."""
+    anchor = settings.with_(parallel_start=False, cluster_seed=False)
+    with temporary_environment(anchor, profile="dev", time_scale=BENCH_TIME_SCALE,
+                               toolchain=toolchain) as env:
+        return env.timings["total"]
+
+
+def median_timeline(samples: list[StackSample]) -> dict[str, tuple[float, float]]:
+    """Per component, the median of when it began and when it was ready, in start order
+    of the medians."""
+    names = {n for s in samples for n in s.timeline}
+    out = {n: (statistics.median(s.timeline[n][0] for s in samples if n in s.timeline),
+               statistics.median(s.timeline[n][1] for s in samples if n in s.timeline))
+           for n in names}
+    return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
 def build_times(toolchain: Toolchain) -> dict[str, float | None]:

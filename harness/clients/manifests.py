@@ -11,6 +11,8 @@ map in memory — logged, the files untouched — and the rest is server-side ap
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -317,19 +319,20 @@ def rewrite(docs: list[Document], service_map: dict[str, str]) -> list[Document]
 
 
 def _wait_established(dyn: Any, names: list[str], timeout: float = 60) -> None:
-    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
-                             kind="CustomResourceDefinition")
+    """Every CRD of `names` Established: one list per poll, read as plain JSON (CRDs
+    are large, and the client's objects slow to build)."""
     pending = list(names)
 
     def established() -> bool:
-        pending[:] = [name for name in pending if not any(
-            c.type == "Established" and c.status == "True"
-            for c in crds.get(name=name).status.conditions or [])]
+        ok = {i["metadata"]["name"] for i in _crd_list(dyn.client)
+              if any(c.get("type") == "Established" and c.get("status") == "True"
+                     for c in (i.get("status") or {}).get("conditions") or [])}
+        pending[:] = [name for name in pending if name not in ok]
         if pending:
             raise AssertionError(f"not Established: {', '.join(pending)}")
         return True
 
-    eventually(established, timeout=timeout, description="CRDs Established",
+    eventually(established, timeout=timeout, interval=0.05, description="CRDs Established",
                error=HarnessError, retry_on=(AssertionError,))
 
 
@@ -443,3 +446,62 @@ def apply_paths(paths: Iterable[Path], dyn: Any, service_map: dict[str, str],
             log(f"{d.ref}: {old} -> {new} (service map)")
     apply(local, dyn, log)
     return local
+
+
+# ---- CRDs a component installs (vendored, trusted) -----------------------------------------
+CRD_DIGEST = "heracles.dev/source-digest"
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def crd_digest(obj: dict) -> str:
+    """What a CRD manifest says, as one hash: a CRD carrying it needs no apply."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def installed_crd_digests(api_client: Any) -> dict[str, str]:
+    """CRD name -> the digest annotation it carries ('' when none), from metadata only
+    (the CRDs themselves weigh megabytes)."""
+    items = _crd_list(api_client, metadata_only=True)
+    return {i["metadata"]["name"]: (i["metadata"].get("annotations") or {}).get(CRD_DIGEST, "")
+            for i in items}
+
+
+def _crd_list(api_client: Any, metadata_only: bool = False) -> list[dict]:
+    """The cluster's CRDs as plain JSON (building the client's models for megabytes of
+    schemas takes longer than the request)."""
+    from kubernetes import client
+
+    headers = {"Accept": _METADATA_LIST} if metadata_only else None
+    resp: Any = client.ApiextensionsV1Api(api_client).list_custom_resource_definition(
+        _preload_content=False, _headers=headers)  # the raw response: not the typed list
+    items: list[dict] = json.loads(resp.data).get("items") or []
+    return items
+
+
+def ensure_crds(docs: list[Document], dyn: Any, timeout: float = 60) -> list[str]:
+    """The harness's own CRDs (from the toolchain, not a user's input): each one the
+    cluster lacks, or holds in another version, is server-side applied with its digest
+    annotation; those already there as written are left alone — applying a CRD costs the
+    API server about a second of CPU. Returns the names applied; all are Established on
+    return."""
+    crds = [d for d in docs if d.kind == "CustomResourceDefinition"]
+    if not crds:
+        return []
+    have = installed_crd_digests(dyn.client)
+    applied = []
+    try:
+        for d in crds:
+            digest = crd_digest(d.obj)
+            if have.get(d.name) == digest:
+                continue
+            obj = copy.deepcopy(d.obj)
+            obj.setdefault("metadata", {}).setdefault("annotations", {})[CRD_DIGEST] = digest
+            _server_side_apply(Document(d.source, d.line, obj), dyn, dry_run=False)
+            applied.append(d.name)
+        _wait_established(dyn, [d.name for d in crds], timeout=timeout)
+    except TRANSPORT_ERRORS as exc:
+        raise ApplyInterrupted(len(applied), len(crds), None, "installing CRDs",
+                               transport_reason(exc), _server_of(dyn)) from None
+    if applied:
+        dyn.resources.invalidate_cache()
+    return applied

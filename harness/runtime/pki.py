@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,17 @@ class PKI:
         self.ca_cert = root / "ca.crt"
         self.ca_key = root / "ca.key"
         self._ca: trustme.CA | None = None
+        self._lock = threading.Lock()  # components write their files concurrently
 
     @property
     def exists(self) -> bool:
         return self.ca_cert.exists() and self.ca_key.exists()
 
     def ensure_ca(self) -> None:
+        with self._lock:
+            self._create_ca()
+
+    def _create_ca(self) -> None:
         if not self.exists:
             self._ca = trustme.CA(organization_name="heracles-harness")
             self.root.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,9 @@ class ProcessSpec:
     start_timeout: float = 60.0
     stop_grace: float = 10.0
     discard_stdout: bool = False  # a banner with secrets (bao -dev) must not reach the log
+    # Processes of the same component that must be ready before this one starts; None
+    # means the one listed before it (the safe default: one after another).
+    after: tuple[str, ...] | None = None
 
 
 class ManagedProcess:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from harness.backends.local.profiles import COMPONENTS, PROFILE_COMPONENTS, reso
 from harness.backends.local.record import EnvironmentRecord, recorded_profile
 from harness.backends.local.service_map import service_map
 from harness.errors import ComponentStartError, HarnessError
+from harness.runtime.graph import run_graph
 from harness.runtime.pki import PKI
 from harness.runtime.process import ManagedProcess
 from harness.runtime.redact import redact
@@ -89,6 +91,10 @@ class LocalEnvironment:
         self._record: EnvironmentRecord | None = None
         self.components: dict[str, Component] = {}
         self.timings: dict[str, float] = {}
+        # Component -> (began, ready) in seconds since `up` began: the start's timeline.
+        self.started_at: dict[str, tuple[float, float]] = {}
+        self._up_started = time.monotonic()
+        self.pki = PKI(self.state.pki_dir)
 
     # ---- the record ------------------------------------------------------------------
     @property
@@ -121,7 +127,7 @@ class LocalEnvironment:
     def _build(self, names: list[str]) -> None:
         record = self.record
         ctx = Context(settings=self.settings, state=self.state, toolchain=self.toolchain,
-                      registry=self.registry, pki=PKI(self.state.pki_dir),
+                      registry=self.registry, pki=self.pki,
                       run_id=record.run_id, ports=record.ports, processes=record.processes,
                       service_map=self.service_map, process_control=self._control)
         self.components = {n: COMPONENTS[n](ctx) for n in names if n in COMPONENTS}
@@ -227,7 +233,7 @@ class LocalEnvironment:
         """Start the environment, or attach to it and start what is missing. A state
         directory that holds a stopped environment of another profile is refused
         unless `recreate` (its data would not fit); `recreate` starts from nothing."""
-        started = time.monotonic()
+        started = self._up_started = time.monotonic()
         reaped = self.registry.reap()
         if reaped:
             events(f"reaped leftovers of dead run(s): {', '.join(reaped)}")
@@ -252,6 +258,16 @@ class LocalEnvironment:
                 raise
             record.begin_start()
             record.save(self.state)
+            if not live:
+                from harness.backends.local.seed import seed_etcd
+
+                try:
+                    seed_etcd(self, events)
+                except BaseException:
+                    self.registry.forget(record.run_id)
+                    record.start_failed(was_live=False)
+                    record.save(self.state)
+                    raise
             self._start_components(live, events)
             new_map = self.service_map()
             if not live and previous_map:
@@ -302,35 +318,53 @@ class LocalEnvironment:
             str(self.settings.vault_values or "") or None)
         return False, names
 
+    def start_dependencies(self) -> dict[str, tuple[str, ...]]:
+        """Component -> the components of this environment it waits for: those it
+        requires, and those it starts after when they are part of it."""
+        present = list(self.components)
+        if not self.settings.parallel_start:  # each after the one before it
+            return {name: tuple(present[i - 1:i]) for i, name in enumerate(present)}
+        return {name: tuple(d for d in present
+                            if d in (*comp.requires, *comp.start_after))
+                for name, comp in self.components.items()}
+
     def _start_components(self, live: bool, events: Events) -> None:
-        """Each component in start order: attached when ready, started otherwise. On any
-        failure what this call started is stopped again."""
+        """Each component once those it waits for are ready, the others at the same
+        time: attached when ready, started otherwise. On any failure what this call
+        started is stopped again."""
         record = self.record
         started_now: list[ManagedProcess] = []
+        lock = threading.Lock()  # the record is saved from the components' threads
 
         def on_started(proc: ManagedProcess) -> None:
-            started_now.append(proc)
-            record.processes[proc.name] = proc.record()
-            record.save(self.state)
+            with lock:
+                started_now.append(proc)
+                record.processes[proc.name] = proc.record()
+                record.save(self.state)
+
+        def bring(name: str) -> None:
+            comp = self.components[name]
+            t0 = time.monotonic()
+            if comp.ready():
+                comp.configure()
+                events(f"{name}: attached ({comp.address})")
+                return
+            events(f"{name}: starting")
+            try:
+                comp.start(on_started=on_started)
+            except HarnessError:
+                raise
+            except Exception as exc:  # a client library's error while wiring up
+                raise ComponentStartError(redact(
+                    f"{name}: setup after start failed: {type(exc).__name__}: {exc}"
+                )) from exc
+            self.timings[name] = time.monotonic() - t0
+            self.started_at[name] = (t0 - self._up_started, time.monotonic() - self._up_started)
+            events(f"{name}: ready in {self.timings[name]:.1f}s ({comp.address})")
 
         try:
-            for name, comp in self.components.items():
-                t0 = time.monotonic()
-                if comp.ready():
-                    comp.configure()
-                    events(f"{name}: attached ({comp.address})")
-                    continue
-                events(f"{name}: starting")
-                try:
-                    comp.start(on_started=on_started)
-                except HarnessError:
-                    raise
-                except Exception as exc:  # a client library's error while wiring up
-                    raise ComponentStartError(redact(
-                        f"{name}: setup after start failed: {type(exc).__name__}: {exc}"
-                    )) from exc
-                self.timings[name] = time.monotonic() - t0
-                events(f"{name}: ready in {self.timings[name]:.1f}s ({comp.address})")
+            self.pki.ensure_ca()
+            run_graph(self.components, self.start_dependencies(), bring)
         except BaseException:
             for proc in reversed(started_now):
                 proc.stop(grace=3)
@@ -391,6 +425,18 @@ class LocalEnvironment:
         for key in (p for p in wanted if p not in ports):
             [ports[key]] = self.registry.ports.allocate(record.run_id, 1,
                                                         span=spans.get(key, 1))
+
+    def add_unstarted(self, kind: type[C]) -> C:
+        """A component added to this running environment with its ports reserved, not
+        started: for callers that run only part of it (the cluster seed's apiserver).
+        `down` stops what of it runs."""
+        with self.state.lock():
+            record = self.record
+            record.components = resolve_components([*record.components, kind.name])
+            self._build(record.components)
+            self._reserve_ports(fresh=False)
+            record.save(self.state)
+        return self._typed(kind, kind.name)
 
     def attach(self) -> LocalEnvironment:
         """Bind to the running environment of this state directory, without starting."""

@@ -120,6 +120,10 @@ class ArgoCD(Component):
         return [self.webhook_secret_file]
 
     # ---- cluster objects ---------------------------------------------------------------
+    def crd_files(self) -> list[Path]:
+        return [self.ctx.toolchain.file("argocd-crds", f)
+                for f in self.ctx.toolchain.spec("argocd-crds").files]
+
     def write_files(self) -> None:
         for sub in ("s", "tls", "ssh", "gpg", "home", "static"):
             (self._dir / sub).mkdir(parents=True, exist_ok=True)
@@ -149,11 +153,7 @@ class ArgoCD(Component):
         kube = self.ctx.require(Kube)
 
         dyn = DynamicClient(kube.api_client())
-        crds = [self.ctx.toolchain.file("argocd-crds", f)
-                for f in self.ctx.toolchain.spec("argocd-crds").files]
-        docs = manifests.load(crds)
-        manifests.validate(docs, dyn)
-        manifests.apply(docs, dyn)
+        manifests.ensure_crds(manifests.load(self.crd_files()), dyn)
         objects = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
             _cm("argocd-cm", {"timeout.reconciliation": "180s",
@@ -209,7 +209,7 @@ class ArgoCD(Component):
         redis = self.spec("argocd-redis", [
             self.bin("redis", "redis-server"), "--bind", "127.0.0.1", "--port",
             str(redis_port), "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-            tcp_open(redis_port))
+            tcp_open(redis_port), after=())
         repo = self.spec("argocd-repo-server", [
             argocd, f"--port={repo_port}", "--address=127.0.0.1",
             "--metrics-address=127.0.0.1", f"--metrics-port={repo_metrics}",
@@ -222,7 +222,8 @@ class ArgoCD(Component):
                  # kustomize and helm as the Argo CD image bundles them (its manifest
                  # generation execs them by name).
                  "PATH": f"{Path(self.bin('kustomize', 'kustomize')).parent}:"
-                         f"{Path(self.bin('helm', 'helm')).parent}:/usr/bin:/bin"})
+                         f"{Path(self.bin('helm', 'helm')).parent}:/usr/bin:/bin"},
+            after=())  # it reaches Redis when a manifest is generated, not to start
         # Host side of the bridges: unix listeners for the controller's outbound traffic,
         # and 127.0.0.1:<metrics> for Prometheus.
         socks = self.sock_dir
@@ -232,7 +233,11 @@ class ArgoCD(Component):
             + [f"{socat} TCP-LISTEN:{self.ctx.port('argocd.metrics')},bind=127.0.0.1,"
                f"fork,reuseaddr UNIX-CONNECT:{socks}/metrics.sock"]) + " & wait"
         bridge = self.spec("argocd-bridge", ["sh", "-c", host_side],
-                           lambda: all((socks / f"{n}.sock").exists() for n in self._bridges()))
+                           lambda: all((socks / f"{n}.sock").exists() for n in self._bridges()),
+                           after=())
+        # The controller and the API server need Redis and the repo-server (the
+        # controller through the bridge) and nothing from each other: they start together.
+        backends = ("argocd-redis", "argocd-repo-server")
         inside = " && ".join([
             "ip link set lo up",
             *[f"{{ {socat} TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr "
@@ -249,7 +254,8 @@ class ArgoCD(Component):
             http_ok(self.address),
             env={"ARGOCD_BINARY_NAME": "argocd-application-controller", "HOME": home,
                  "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
-                 "PATH": "/usr/sbin:/usr/bin:/bin"})
+                 "PATH": "/usr/sbin:/usr/bin:/bin"},
+            after=(*backends, "argocd-bridge"))
         if not self.has_server:
             return [redis, repo, bridge, controller]
         server_port = self.ctx.port("argocd.server")
@@ -265,5 +271,6 @@ class ArgoCD(Component):
             http_ok(f"{self.server_address}/healthz"),
             env={"ARGOCD_BINARY_NAME": "argocd-server", "HOME": home,
                  "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
-                 "PATH": "/usr/bin:/bin"})
+                 "PATH": "/usr/bin:/bin"},
+            after=backends)
         return [redis, repo, bridge, controller, server]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from harness.errors import HarnessError
+from harness.runtime.graph import run_graph
 from harness.runtime.pki import PKI
 from harness.runtime.process import ManagedProcess, Probe, ProcessSpec, log_tail
 from harness.runtime.registry import RunRegistry
@@ -35,6 +36,8 @@ from harness.settings import Settings
 from harness.toolchain import Toolchain
 
 C = TypeVar("C", bound="Component")
+# Work a component runs while its processes start: (processes it waits for, the work).
+Step = tuple[tuple[str, ...], Callable[[], None]]
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Context:
 class Component:
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
+    # Components started first when they are part of the environment, though not needed.
+    start_after: ClassVar[tuple[str, ...]] = ()
     port_names: ClassVar[tuple[str, ...]] = ()
     port_spans: ClassVar[dict[str, int]] = {}  # ports that also take the next one
     toolchain: ClassVar[tuple[str, ...]] = ()
@@ -112,6 +117,11 @@ class Component:
     def configure(self) -> None:
         """Work on its own running processes (init/unseal, nodes, seeding); idempotent.
         Also runs when `up` attaches to a running environment."""
+
+    def crd_files(self) -> list[Path]:
+        """The CustomResourceDefinitions it installs (manifest files): the cluster seed
+        holds them already applied (harness/backends/local/seed.py)."""
+        return []
 
     def scrape_jobs(self) -> list[dict[str, Any]]:
         """What Prometheus scrapes of this component: `scrape_configs` entries."""
@@ -154,15 +164,14 @@ class Component:
         fresh = {s.name: s for s in self.process_specs()}  # the steps above may add files
         for proc in self.processes():
             proc.spec = fresh[proc.name]
-        for proc in self.processes():
-            if proc.ready():
-                continue  # repairing: a healthy process is neither restarted nor rolled back
-            if proc.running():  # alive but not answering: replace it
-                proc.stop()
-            proc.start()
-            if on_started:
-                on_started(proc)
+        start_concurrently(self.processes(), on_started, self.start_steps(),
+                           sequential=not self.ctx.settings.parallel_start)
         self.configure()
+
+    def start_steps(self) -> dict[str, Step]:
+        """Work that runs while its processes start, once the processes it names are
+        ready: name -> (those processes, the work). `configure` still runs after all."""
+        return {}
 
     def start_process(self, name: str) -> ManagedProcess:
         """Start one of its processes (after a fault or a restore); the state file
@@ -210,10 +219,55 @@ class Component:
         return str(self.ctx.toolchain.binary(component, name))
 
     def spec(self, name: str, argv: list[str], probe: Probe, data_dir: Path | None = None,
-             env: dict[str, str] | None = None) -> ProcessSpec:
-        """A ProcessSpec with this environment's log path and deadlines filled in."""
+             env: dict[str, str] | None = None,
+             after: tuple[str, ...] | None = None) -> ProcessSpec:
+        """A ProcessSpec with this environment's log path and deadlines filled in;
+        `after` as in ProcessSpec (None: after the process listed before it)."""
         return ProcessSpec(
             name=name, argv=argv, log_path=self.ctx.state.log(name), probe=probe,
             env=env or {}, data_dir=data_dir, start_timeout=self.ctx.settings.start_timeout,
-            stop_grace=self.ctx.settings.stop_grace,
+            stop_grace=self.ctx.settings.stop_grace, after=after,
         )
+
+
+def process_dependencies(procs: list[ManagedProcess]) -> dict[str, tuple[str, ...]]:
+    """Name -> the processes it waits for: its spec's `after`, or the one listed before."""
+    names = [p.name for p in procs]
+    return {proc.name: (proc.spec.after if proc.spec.after is not None
+                        else (names[i - 1],) if i else ())
+            for i, proc in enumerate(procs)}
+
+
+def start_concurrently(procs: list[ManagedProcess],
+                       on_started: Callable[[ManagedProcess], None] | None = None,
+                       steps: dict[str, Step] | None = None,
+                       sequential: bool = False) -> None:
+    """Start each process that is not ready once those it waits for are ready (at the
+    same time when nothing is left to wait for), and run each step once the processes it
+    names are; `sequential`: one after another, in order, steps last. A healthy process
+    is neither restarted nor rolled back (repairing); one alive but not answering is
+    replaced."""
+    by_name = {p.name: p for p in procs}
+    steps = steps or {}
+
+    def bring(name: str) -> None:
+        if name in steps:
+            steps[name][1]()
+            return
+        proc = by_name[name]
+        if proc.ready():
+            return
+        if proc.running():
+            proc.stop()
+        proc.start()
+        if on_started:
+            on_started(proc)
+
+    deps: dict[str, tuple[str, ...]] = {**process_dependencies(procs),
+                                        **{name: after for name, (after, _) in steps.items()}}
+    if sequential or (not steps and all(deps[p.name] == ((procs[i - 1].name,) if i else ())
+                                        for i, p in enumerate(procs))):
+        for name in [*by_name, *steps]:  # one after another: no threads needed
+            bring(name)
+        return
+    run_graph([*by_name, *steps], deps, bring)

@@ -119,14 +119,17 @@ class ExternalSecretsOperator(Component):
         return [{"job_name": "external-secrets", "static_configs": [
             {"targets": [hostport(a) for a in self.metrics_addresses]}]}]
 
+    def crd_files(self) -> list[Path]:
+        return [self.ctx.toolchain.file("external-secrets", "crds/bundle.yaml")]
+
     def install(self) -> None:
         kube, vault = self.ctx.require(Kube), self.ctx.require(Vault)
         from kubernetes.dynamic import DynamicClient
 
         api = kube.api_client()
         dyn = DynamicClient(api)
-        crds = self.ctx.toolchain.file("external-secrets", "crds/bundle.yaml")
-        docs = manifests.load([crds, packaged_manifest("external-secrets.yaml"),
+        manifests.ensure_crds(manifests.load(self.crd_files()), dyn)
+        docs = manifests.load([packaged_manifest("external-secrets.yaml"),
                                packaged_manifest("vault-auth.yaml")])
         manifests.validate(docs, dyn)
         manifests.apply(docs, dyn)

@@ -54,6 +54,10 @@ class Etcd(Component):
                                f" {result.stderr.strip()[-500:]}")
         return result.stdout
 
+    def etcdctl(self, *args: str) -> str:
+        """`etcdctl` against this member."""
+        return self._run("etcdctl", f"--endpoints={self.address}", *args)
+
     def snapshot_save(self, path: Path) -> Path:
         """`etcdctl snapshot save`: a consistent copy of the whole cluster state (0600:
         Secrets are in it, base64 only)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import yaml
 
-from harness.backends.local.components.base import Component
+from harness.backends.local.components.base import Component, Step
 from harness.errors import HarnessError
 from harness.runtime.pki import CertPair, write_private
 from harness.runtime.probes import hostport, http_ok
@@ -27,7 +27,7 @@ from harness.runtime.process import ManagedProcess, ProcessSpec
 from harness.wait import eventually
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, V1Node
+    from kubernetes.client import ApiClient, CoreV1Api, V1Node
 
 SERVICE_CIDR = "10.0.0.0/24"  # ClusterIP bookkeeping only: nothing listens there
 APISERVER_NAMES = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
@@ -252,10 +252,14 @@ class Kube(Component):
             self.spec("kube-apiserver", apiserver_argv,
                       http_ok(f"{self.address}/readyz", ca=ca),
                       data_dir=self.ctx.state.data("kube-apiserver")),
-            self.spec("kube-controller-manager", kcm_argv, http_ok(kcm_url, ca=ca)),
-            self.spec("kube-scheduler", sched_argv, http_ok(sched_url, ca=ca)),
+            # The control loops need only the apiserver: they start together.
+            self.spec("kube-controller-manager", kcm_argv, http_ok(kcm_url, ca=ca),
+                      after=("kube-apiserver",)),
+            self.spec("kube-scheduler", sched_argv, http_ok(sched_url, ca=ca),
+                      after=("kube-apiserver",)),
             self.spec("kwok", kwok_argv, http_ok(f"http://127.0.0.1:{kwok_port}/healthz"),
-                      env={"HOME": str(self.ctx.state.data("kwok"))}),
+                      env={"HOME": str(self.ctx.state.data("kwok"))},
+                      after=("kube-apiserver",)),
         ]
 
     def _control_loop_flags(self, name: str) -> list[str]:
@@ -285,6 +289,11 @@ class Kube(Component):
                  "static_configs": [{"targets": [hostport(self.address)]}]}]
 
     # ---- after start -------------------------------------------------------------------
+    def start_steps(self) -> dict[str, Step]:
+        """The Nodes are created as soon as the apiserver answers, while the control
+        loops and KWOK start: KWOK finds them waiting."""
+        return {"nodes": (("kube-apiserver",), self.create_nodes)}
+
     def configure(self) -> None:
         self.ensure_nodes()
 
@@ -297,6 +306,23 @@ class Kube(Component):
         from kubernetes import client
 
         api = client.CoreV1Api(self.api_client())
+        self.create_nodes(api)
+
+        def nodes_ready() -> bool:
+            nodes = {n.metadata.name: n for n in api.list_node().items if n.metadata}
+            not_ready = [n for n in self.node_names() if not _node_ready(nodes.get(n))]
+            if not_ready:
+                raise AssertionError(f"not Ready: {', '.join(not_ready)}")
+            return True
+
+        eventually(nodes_ready, timeout=timeout, interval=0.05, error=HarnessError,
+                   retry_on=(AssertionError,), description="KWOK makes the nodes Ready")
+
+    def create_nodes(self, api: CoreV1Api | None = None) -> None:
+        """The profile's fake Nodes, those missing (KWOK makes them Ready)."""
+        from kubernetes import client
+
+        api = api or client.CoreV1Api(self.api_client())
         _count, cpu, mem = NODES[self.ctx.settings.profile]
         existing = {n.metadata.name for n in api.list_node().items if n.metadata}
         for name in self.node_names():
@@ -319,15 +345,6 @@ class Kube(Component):
                         boot_id="", machine_id="", system_uuid="", kernel_version="",
                         os_image="kwok", container_runtime_version="kwok")),
             ))
-        def nodes_ready() -> bool:
-            nodes = {n.metadata.name: n for n in api.list_node().items if n.metadata}
-            not_ready = [n for n in self.node_names() if not _node_ready(nodes.get(n))]
-            if not_ready:
-                raise AssertionError(f"not Ready: {', '.join(not_ready)}")
-            return True
-
-        eventually(nodes_ready, timeout=timeout, error=HarnessError, retry_on=(AssertionError,),
-                   description="KWOK makes the nodes Ready")
 
     def api_client(self) -> ApiClient:
         from kubernetes import config

@@ -86,7 +86,8 @@ class Alertmanager(Component):
                              f"--storage.path={self.ctx.state.data('alertmanager')}",
                              f"--web.listen-address=127.0.0.1:{self.ctx.port('alertmanager.web')}",
                              "--cluster.listen-address="],
-            http_ok(f"{self.address}/-/ready"), data_dir=self.ctx.state.data("alertmanager"))
+            http_ok(f"{self.address}/-/ready"), data_dir=self.ctx.state.data("alertmanager"),
+            after=())  # it posts to the receiver only when an alert fires
         return [receiver, am]
 
     def notifications(self) -> list[dict]:
@@ -99,6 +100,9 @@ class Alertmanager(Component):
 class Prometheus(PrometheusAPI, Component):
     name = "prometheus"
     requires = ("alertmanager",)
+    # Its rules include the cluster's PrometheusRules, and its scrape jobs name the
+    # control plane's client certificate: both exist once Kubernetes is up.
+    start_after = ("kube",)
     port_names = ("prometheus.web",)
     toolchain = ("prometheus",)
 

@@ -36,6 +36,13 @@ disable_mlock = true
 api_addr = "https://127.0.0.1:{api}"
 cluster_addr = "https://127.0.0.1:{cluster}"
 cluster_name = "heracles"
+# Standbys forward every request to the active node, as HashiCorp Vault OSS standbys do
+# (OpenBao >= 2.5 serves reads on standbys by default). Measured (issue 18): a read-enabled
+# standby that wins the election stalls exactly 2.0 s in "pre-seal teardown" — its own
+# core/lock and core/leader invalidations wait out maxLockTime (2 s) for the state lock
+# its promotion holds — in about 1 kill of 3, putting new-active-after-kill at 4.4-4.6 s
+# instead of 1.4-2.8 s. Without standby reads there is no standby state to tear down.
+disable_standby_reads = true
 
 listener "tcp" {{
   address = "127.0.0.1:{api}"
