@@ -37,11 +37,12 @@ api_addr = "https://127.0.0.1:{api}"
 cluster_addr = "https://127.0.0.1:{cluster}"
 cluster_name = "heracles"
 # Standbys forward every request to the active node, as HashiCorp Vault OSS standbys do
-# (OpenBao >= 2.5 serves reads on standbys by default). Measured (issue 18): a read-enabled
-# standby that wins the election stalls exactly 2.0 s in "pre-seal teardown" — its own
-# core/lock and core/leader invalidations wait out maxLockTime (2 s) for the state lock
-# its promotion holds — in about 1 kill of 3, putting new-active-after-kill at 4.4-4.6 s
-# instead of 1.4-2.8 s. Without standby reads there is no standby state to tear down.
+# (OpenBao >= 2.5 serves reads on standbys by default). Measured (issue 18, drill
+# vault-leader-loss): a read-enabled standby that wins the election can stall exactly
+# 2.0 s in "pre-seal teardown" (its own core/lock and core/leader invalidations wait out
+# maxLockTime, 2 s, for the state lock its promotion holds): 3 kills of 13 here, 3 of 3
+# in the 2026-11-26 bench, new active after 3.7-4.6 s. With this: 12 kills, 1.2-2.7 s
+# (median 2.1), teardown <= 2 ms; what is left is raft's 1-3 s heartbeat timeout.
 disable_standby_reads = true
 
 listener "tcp" {{
