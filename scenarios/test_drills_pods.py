@@ -26,7 +26,7 @@ from harness.backends.pods.environment import PodsEnvironment
 from harness.drills.runner import run_drill_session
 from harness.settings import Settings
 
-pytestmark = [pytest.mark.scenario, pytest.mark.slow]
+pytestmark = [pytest.mark.scenario, pytest.mark.slow, pytest.mark.real_node]
 
 
 @pytest.fixture(scope="module")

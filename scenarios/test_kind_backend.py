@@ -39,7 +39,7 @@ from harness.wait import eventually
 
 from .helpers import ROOT, run_backend_suite
 
-pytestmark = [pytest.mark.scenario]
+pytestmark = [pytest.mark.scenario, pytest.mark.real_node]
 
 SUITES = {
     "dev": (["scenarios/test_secret_sync.py", "scenarios/test_runbook.py",

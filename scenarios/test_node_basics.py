@@ -34,7 +34,7 @@ from harness.runtime import node_host
 from harness.runtime.registry import RunRegistry, processes_of_run
 from harness.testing import KubeClient
 
-pytestmark = [pytest.mark.scenario, pytest.mark.slow]
+pytestmark = [pytest.mark.scenario, pytest.mark.slow, pytest.mark.real_node]
 
 
 class NodeEnv:

@@ -19,7 +19,7 @@ import pytest
 
 from .helpers import run_backend_suite
 
-pytestmark = [pytest.mark.scenario, pytest.mark.slow]
+pytestmark = [pytest.mark.scenario, pytest.mark.slow, pytest.mark.real_node]
 
 SUITES = {
     "dev": (["scenarios/test_secret_sync.py", "scenarios/test_refresh_timing.py",
