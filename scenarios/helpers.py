@@ -4,6 +4,8 @@ from its junit report."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,13 +77,21 @@ def settled(eso: Any, namespace: str, name: str, quiet: float = 1.0,
                description=f"ExternalSecret {namespace}/{name} settled after its sync")
 
 
+def outside_xdist(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a pytest of its own started from an xdist worker: without the
+    worker's PYTEST_XDIST_* variables, which would make it believe it is a worker too."""
+    return {k: v for k, v in (os.environ if env is None else env).items()
+            if not k.startswith("PYTEST_XDIST")}
+
+
 def run_suite(args: list[str], junit: Path, env: dict[str, str] | None = None,
               timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], ET.Element, str]:
     """`pytest ARGS` in a process of its own; (the run, its junit testsuite, the output's
     last lines for assertion messages)."""
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-rs", f"--junitxml={junit}", *args], cwd=ROOT,
-                         capture_output=True, text=True, timeout=timeout, env=env)
+                          "-n", "0", "-rs", f"--junitxml={junit}", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=timeout,
+                         env=outside_xdist(env))
     tail = "\n".join((run.stdout + run.stderr).splitlines()[-30:])
     suite = ET.parse(junit).getroot().find("testsuite") if junit.exists() else None
     assert suite is not None, tail
@@ -121,3 +131,34 @@ def failures(suite: ET.Element, lines: int = 6) -> str:
             head = "\n".join(f"    {line}" for part in text for line in part)
             out.append(f"{bad.tag.upper()} {case.get('name')}:\n{head}")
     return "\n".join(out) + ("\n---\n" if out else "")
+
+
+# ---- the redaction sweep (scenarios/test_zz_redaction_sweep.py, and conftest.py under xdist)
+def harness_files(root: Path) -> list[Path]:
+    """What the harness writes that a reader sees: logs and state records."""
+    return [path for path in root.rglob("*")
+            if path.is_file() and (path.parent.name == "logs" or path.name == "environment.json")]
+
+
+def secret_leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
+    """(name, a hint of the value) for every secret value standing as a token of its own
+    in a text: "harbor-secret" inside the namespace "t-...-harbor-secrets-are-..." is a
+    test name, not a leak. The hint is three characters, never the value."""
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+    out = []
+    for name, text in texts.items():
+        # A plain substring test first (a regex per value and file made the sweep take
+        # minutes on a CI run's logs); the token test only where a value occurs at all,
+        # the longest value first, so one inside another is still told apart.
+        present = [v for v in values if v in text]
+        if not present:
+            continue
+        either = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, present))
+                            + r")(?![\w-])")
+        out += [(name, value[:3] + "...")
+                for value in sorted({m.group(0) for m in either.finditer(text)})]
+    return out
+
+
+def file_texts(files: list[Path]) -> dict[str, str]:
+    return {str(f): f.read_text(errors="replace") for f in files}

@@ -18,6 +18,7 @@ import pytest
 
 from harness import eventually
 from harness.runtime.registry import RunRegistry, processes_of_run
+from scenarios.helpers import outside_xdist
 
 pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
@@ -36,7 +37,7 @@ def test_quick(platform):
 
 
 def _pytest(tmp: Path, state: Path, registry: Path, test: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "HERACLES_REGISTRY_DIR": str(registry),
+    env = {**outside_xdist(), "HERACLES_REGISTRY_DIR": str(registry),
            "HOLD_MARKER": str(tmp / "marker")}
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", test,

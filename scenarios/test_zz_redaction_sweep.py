@@ -5,17 +5,10 @@ diagnostics a failed test would attach."""
 
 from __future__ import annotations
 
-import re
-
 from harness.runtime.redact import REDACTOR
 from harness.testing import diagnostics
 from harness.vault_config.seed import parse_seed
-
-
-def harness_files(root):
-    for path in root.rglob("*"):
-        if path.is_file() and (path.parent.name == "logs" or path.name == "environment.json"):
-            yield path
+from scenarios.helpers import file_texts, harness_files, secret_leaks
 
 
 def test_no_secret_value_in_any_harness_log_state_or_diagnostics(
@@ -31,11 +24,7 @@ def test_no_secret_value_in_any_harness_log_state_or_diagnostics(
     files = sorted({f for root in roots for f in harness_files(root)})
     assert any(f.name == "vault.log" for f in files)
     assert any(f.name.endswith("-audit.log") for f in files)
-    # A value counts as leaked where it stands as a token of its own: "harbor-secret"
-    # inside the namespace "t-...-harbor-secrets-are-..." is a test name, not a leak.
-    patterns = [re.compile(rf"(?<![\w-]){re.escape(s)}(?![\w-])") for s in set(secrets)]
-    leaks = [(f.name, p.pattern[10:13] + "...") for f in files
-             for p in patterns if p.search(f.read_text(errors="replace"))]
+    leaks = secret_leaks(file_texts(files), secrets)
     assert leaks == [], f"secret values found in harness files: {leaks}"
     text = diagnostics.collect(platform, kube, namespace)
-    assert not [p.pattern for p in patterns if p.search(text)]
+    assert secret_leaks({"diagnostics": text}, secrets) == []

@@ -10,6 +10,7 @@ the root token and the unseal keys.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -267,13 +268,23 @@ class RaftOperations(VaultAdmin, Component):
                description=f"the Vault Service {self.address} has an active node",
                retry_on=(AssertionError, OSError))
 
+    def serves_standby_reads(self, node: str) -> bool:
+        """Whether this node, as a standby, answers reads itself (OpenBao >= 2.5's default)
+        rather than forwarding them: its configuration lacks `disable_standby_reads =
+        true`. The harness's own config sets it; a customer's may not."""
+        config = self._dir / f"{node}.hcl"
+        text = config.read_text() if config.exists() else ""
+        return re.search(r"(?m)^\s*disable_standby_reads\s*=\s*true\b", text) is None
+
     def reload_auth_mount(self, mount: str) -> None:
-        """Found here: OpenBao 2.7 standbys answer kubernetes-auth logins themselves, with
-        the config and roles they cached; after `auth/kubernetes/config` or a role is
-        written they answer "permission denied" / "invalid role name" for ~30 s.
-        Reloading the mount's backend on every node (sys/plugins/reload/backend) makes
-        the change effective at once."""
+        """Found here: OpenBao 2.7 standbys that serve reads answer kubernetes-auth logins
+        themselves, with the config and roles they cached; after `auth/kubernetes/config`
+        or a role is written they answer "permission denied" / "invalid role name" for
+        ~30 s. Reloading the mount's backend on each such node (sys/plugins/reload/backend)
+        makes the change effective at once. A node that forwards its reads needs none (and
+        right after a failover it cannot forward this one: "active cluster node not
+        found")."""
         for node in self.node_names:
-            if self.sealed(node) is False:
+            if self.sealed(node) is False and self.serves_standby_reads(node):
                 self.node_client(node, self.root_token()).adapter.put(
                     "/v1/sys/plugins/reload/backend", json={"mounts": [f"auth/{mount}"]})
