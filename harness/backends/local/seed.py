@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from filelock import FileLock
 
@@ -37,11 +37,18 @@ from harness.backends.local.components.etcd import Etcd
 from harness.backends.local.components.kube import SERVICE_CIDR, Kube
 from harness.clients import manifests
 from harness.errors import HarnessError
+from harness.runtime.state import StateDir
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
-if TYPE_CHECKING:
-    from harness.backends.local.environment import LocalEnvironment
+
+class SeedTarget(Protocol):
+    """What of an environment the seed reads (the local backend's LocalEnvironment)."""
+
+    components: dict[str, Component]
+    state: StateDir
+    settings: Settings
+    toolchain: Toolchain
 
 SEED_FORMAT = "1"  # bump when what a seed holds changes
 # etcd keys no new environment may inherit (see the module docstring).
@@ -67,7 +74,7 @@ def seed_path(settings: Settings, key: str) -> Path:
     return settings.cache_dir / "cluster-seeds" / f"crds-{key}.db"
 
 
-def wanted(env: LocalEnvironment) -> list[Path]:
+def wanted(env: SeedTarget) -> list[Path]:
     """The CRD files a seed would hold for this environment, or [] when it takes none:
     no Kubernetes, a real node, a disabled seed, or etcd data already there."""
     comps = env.components
@@ -79,7 +86,7 @@ def wanted(env: LocalEnvironment) -> list[Path]:
     return crd_files(comps)
 
 
-def seed_etcd(env: LocalEnvironment, events: Callable[[str], None]) -> bool:
+def seed_etcd(env: SeedTarget, events: Callable[[str], None]) -> bool:
     """Restore the seed into the fresh etcd of `env` (building it first if this machine
     has none for that key). Returns whether etcd was seeded."""
     files = wanted(env)
@@ -93,7 +100,7 @@ def seed_etcd(env: LocalEnvironment, events: Callable[[str], None]) -> bool:
             events(f"cluster seed: building it once for this machine ({len(files)} CRD "
                    f"files, key {key}); later starts restore it")
             try:
-                build_seed(env.settings, env.toolchain, files, path)
+                build_seed(type(env), env.settings, env.toolchain, files, path)
             except HarnessError as exc:  # the start goes on as it would without a seed
                 events(f"cluster seed: not built ({exc}); starting without it")
                 return False
@@ -104,18 +111,17 @@ def seed_etcd(env: LocalEnvironment, events: Callable[[str], None]) -> bool:
     return True
 
 
-def build_seed(settings: Settings, toolchain: Toolchain, files: list[Path],
-               path: Path) -> None:
+def build_seed(environment: Callable[[Settings, Toolchain], Any], settings: Settings,
+               toolchain: Toolchain, files: list[Path], path: Path) -> None:
     """Start etcd and kube-apiserver (the Kube component's flags, nothing else) in a
-    throw-away environment, apply the CRDs, stop the apiserver, forget what belongs to
-    that apiserver alone, snapshot etcd to `path` (written whole, then renamed)."""
+    throw-away `environment` (the local backend's class), apply the CRDs, stop the
+    apiserver, forget what belongs to that apiserver alone, snapshot etcd to `path`
+    (written whole, then renamed)."""
     from kubernetes.dynamic import DynamicClient
 
-    from harness.backends.local.environment import LocalEnvironment
-
     with tempfile.TemporaryDirectory(prefix="heracles-seed-") as tmp:
-        env = LocalEnvironment(settings.with_(state_dir=Path(tmp) / "state", profile="dev",
-                                              components=("etcd",)), toolchain)
+        env = environment(settings.with_(state_dir=Path(tmp) / "state", profile="dev",
+                                         components=("etcd",)), toolchain)
         env.up(["etcd"], mode="session")
         try:
             kube = env.add_unstarted(Kube)
