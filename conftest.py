@@ -1,6 +1,6 @@
 """In-repo runs: the plugin is registered through the pytest11 entry point of the
 installed package (`pip install -e .`). What is here is how this repository's own suite
-runs under pytest-xdist (addopts in pyproject.toml):
+runs under pytest-xdist (`pytest -n 4`; see the README):
 
 - **Grouping.** Each test file is one group kept on one worker, so a module's fixtures (a
   bootstrapped app-of-apps, a store, an environment of its own) are built once; the
