@@ -104,12 +104,10 @@ def sweep_workers(config: pytest.Config) -> list[tuple[str, str]]:
     """Every worker's harness files (under this session's base temp directory) against
     every value any worker registered, the seeded values and every root token."""
     from harness.resources import package_path
-    from harness.vault_config.seed import parse_seed
-    from scenarios.helpers import file_texts, harness_files, secret_leaks
+    from scenarios.helpers import file_texts, harness_files, secret_leaks, seeded_values
 
     base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    seeded = [v for _m, _p, values in parse_seed(package_path("fixtures") / "vault" / "seed.txt")
-              for k, v in values.items() if k != "username"]
+    seeded = seeded_values(package_path("fixtures"))
     tokens = [t.read_text().strip() for t in base.rglob("root-token") if t.is_file()]
     registered = [v for v in config.stash[_collected] if len(v) >= 8]
     return secret_leaks(file_texts(harness_files(base)), [*seeded, *tokens, *registered])

@@ -134,6 +134,14 @@ def failures(suite: ET.Element, lines: int = 6) -> str:
 
 
 # ---- the redaction sweep (scenarios/test_zz_redaction_sweep.py, and conftest.py under xdist)
+def seeded_values(fixtures_dir: Path) -> list[str]:
+    """The values the Vault seed writes (usernames aside): what no file may hold."""
+    from harness.vault_config.seed import parse_seed
+
+    return [v for _m, _p, values in parse_seed(fixtures_dir / "vault" / "seed.txt")
+            for k, v in values.items() if k != "username"]
+
+
 def harness_files(root: Path) -> list[Path]:
     """What the harness writes that a reader sees: logs and state records."""
     return [path for path in root.rglob("*")

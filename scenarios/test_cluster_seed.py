@@ -6,7 +6,6 @@ belonged to the apiserver that built it."""
 from __future__ import annotations
 
 import datetime
-import json
 
 import pytest
 
@@ -20,14 +19,10 @@ pytestmark = pytest.mark.scenario
 
 def _crds(env) -> dict[str, dict]:
     """CRD name -> (its digest annotation, when it was created)."""
-    from kubernetes import client
-
-    resp = client.ApiextensionsV1Api(env.kube_client().api_client).list_custom_resource_definition(
-        _preload_content=False)
     return {i["metadata"]["name"]: {
         "digest": (i["metadata"].get("annotations") or {}).get(manifests.CRD_DIGEST),
         "created": datetime.datetime.fromisoformat(i["metadata"]["creationTimestamp"])}
-        for i in json.loads(resp.data)["items"]}
+        for i in manifests.crd_list(env.kube_client().api_client)}
 
 
 def _started(env) -> datetime.datetime:

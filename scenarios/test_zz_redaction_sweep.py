@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from harness.runtime.redact import REDACTOR
 from harness.testing import diagnostics
-from harness.vault_config.seed import parse_seed
-from scenarios.helpers import file_texts, harness_files, secret_leaks
+from scenarios.helpers import file_texts, harness_files, secret_leaks, seeded_values
 
 
 def test_no_secret_value_in_any_harness_log_state_or_diagnostics(
         platform, kube, namespace, tmp_path_factory):
-    seeded = [v for _m, _p, values in parse_seed(
-        platform.settings.fixtures_dir / "vault" / "seed.txt")
-        for k, v in values.items() if k != "username"]
+    seeded = seeded_values(platform.settings.fixtures_dir)
     vault = platform.component("vault")
     secrets = [*seeded, vault.root_token()]
     # Everything registered during the session: rotated values, tokens, unseal keys.

@@ -324,7 +324,7 @@ def _wait_established(dyn: Any, names: list[str], timeout: float = 60) -> None:
     pending = list(names)
 
     def established() -> bool:
-        ok = {i["metadata"]["name"] for i in _crd_list(dyn.client)
+        ok = {i["metadata"]["name"] for i in crd_list(dyn.client)
               if any(c.get("type") == "Established" and c.get("status") == "True"
                      for c in (i.get("status") or {}).get("conditions") or [])}
         pending[:] = [name for name in pending if name not in ok]
@@ -461,12 +461,12 @@ def crd_digest(obj: dict) -> str:
 def installed_crd_digests(api_client: Any) -> dict[str, str]:
     """CRD name -> the digest annotation it carries ('' when none), from metadata only
     (the CRDs themselves weigh megabytes)."""
-    items = _crd_list(api_client, metadata_only=True)
+    items = crd_list(api_client, metadata_only=True)
     return {i["metadata"]["name"]: (i["metadata"].get("annotations") or {}).get(CRD_DIGEST, "")
             for i in items}
 
 
-def _crd_list(api_client: Any, metadata_only: bool = False) -> list[dict]:
+def crd_list(api_client: Any, metadata_only: bool = False) -> list[dict]:
     """The cluster's CRDs as plain JSON (building the client's models for megabytes of
     schemas takes longer than the request)."""
     from kubernetes import client

@@ -62,7 +62,7 @@ class Etcd(Component):
         """`etcdctl snapshot save`: a consistent copy of the whole cluster state (0600:
         Secrets are in it, base64 only)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._run("etcdctl", f"--endpoints={self.address}", "snapshot", "save", str(path))
+        self.etcdctl("snapshot", "save", str(path))
         path.chmod(0o600)
         return path
 
