@@ -183,6 +183,9 @@ def test_dev_scrape_jobs_carry_each_components_scheme_credentials_and_ports(
     for path in api["tls_config"].values():
         assert Path(path).is_file(), path  # written by Kube.write_files()
     assert targets(api) == [f"127.0.0.1:{ctx.port('kube.apiserver')}"]
+    # at the test time scale (x60) the others every 1 s, the apiserver every 10 s
+    assert config["global"]["scrape_interval"] == "1s"
+    assert (api["scrape_interval"], api["scrape_timeout"]) == ("10s", "10s")
 
     eso = jobs["external-secrets"]
     assert "scheme" not in eso  # plain http
@@ -559,3 +562,13 @@ def test_an_environment_recorded_before_argocd_server_is_still_managed(tmp_path,
     assert "argocd-server" not in argocd.endpoints()
     with pytest.raises(HarnessError, match="harness down && harness up"):
         _ = argocd.server_address
+
+
+def test_unscaled_the_apiserver_is_scraped_at_prometheus_default_like_the_rest(
+        tmp_path: Path, cache_dir: Path) -> None:
+    ctx = build(tmp_path, cache_dir, "dev", PROFILE_COMPONENTS["dev"], time_scale=1)
+    write_all_files(ctx)
+    _text, config = prometheus_config(ctx)
+    api = {job["job_name"]: job for job in config["scrape_configs"]}["kube-apiserver"]
+    assert config["global"]["scrape_interval"] == api["scrape_interval"] == "15s"
+    assert api["scrape_timeout"] == "10s"

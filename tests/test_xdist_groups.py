@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 import conftest
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +28,56 @@ def test_files_are_groups_except_the_real_node_and_staging_groups() -> None:
         group("scenarios/staging/test_vault_ha.py::t") == "scenarios/staging"
     assert group("scenarios/staging/test_backup_restore.py::t") == \
         "scenarios/staging/test_backup_restore.py"
+
+
+SLEEPER = '''
+import json, os, time
+def _record(name, t0):
+    with open(os.environ["CLOCK_LOG"], "a") as log:
+        log.write(json.dumps([__file__.rsplit("/", 2)[-2:][-1], t0, time.time()]) + "\\n")
+''' + "\n".join(f'''
+def test_{i}():
+    t0 = time.time()
+    time.sleep(0.4)
+    _record("{i}", t0)
+''' for i in range(3))
+
+
+def test_the_scheduler_runs_known_long_groups_first_and_the_real_node_group_last_alone(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real scheduler, on real xdist workers: a group known to be long starts before
+    a group of unknown length; the real-node group starts once every other group has
+    ended, and nothing runs beside it; the run's group lengths land in the cache."""
+    pytester.makeconftest(f'''
+import importlib.util
+spec = importlib.util.spec_from_file_location("heracles_root", {str(ROOT / "conftest.py")!r})
+root = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(root)
+pytest_xdist_make_scheduler = root.pytest_xdist_make_scheduler
+pytest_configure = root.pytest_configure
+''')
+    for path in ("tests/test_long.py", "tests/test_longer.py", "tests/test_unknown.py",
+                 "scenarios/test_pods_backend.py", "scenarios/test_kind_backend.py"):
+        (pytester.path / path).parent.mkdir(exist_ok=True)
+        (pytester.path / path).write_text(SLEEPER)
+    cache = pytester.path / ".pytest_cache" / "v" / "heracles" / "group-seconds"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"tests/test_long.py": 50, "tests/test_longer.py": 100}))
+    log = tmp_path / "clock.log"
+    monkeypatch.setenv("CLOCK_LOG", str(log))
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=15)
+
+    spans: dict[str, tuple[float, float]] = {}
+    for line in log.read_text().splitlines():
+        name, start, end = json.loads(line)
+        first, last = spans.get(name, (start, end))
+        spans[name] = (min(first, start), max(last, end))
+    alone = [spans["test_pods_backend.py"], spans["test_kind_backend.py"]]
+    others = [spans[f"test_{n}.py"] for n in ("long", "longer", "unknown")]
+    assert min(s for s, _ in alone) >= max(e for _, e in others), spans
+    first, second = sorted(alone)
+    assert second[0] >= first[1], f"the real-node files overlapped: {spans}"
+    assert spans["test_unknown.py"][0] >= min(e for _, e in others[:2]), spans
+    recorded = json.loads(cache.read_text())
+    assert recorded["real_node"] >= 2.4 and recorded["tests/test_unknown.py"] >= 1.2

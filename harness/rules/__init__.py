@@ -26,6 +26,7 @@ from harness.rules.promtool import (
     run_promtool_tests,
 )
 from harness.rules.scaling import (
+    BASE_SCRAPE,
     DURATION,
     OFFSET,
     RANGE,
@@ -37,8 +38,9 @@ from harness.rules.scaling import (
     scaled_groups,
 )
 
-__all__ = ["DURATION", "MATCHER", "NOT_SIMULATED", "OFFSET", "RANGE", "SIMPLE", "UNITS", "Rule",
-           "RuleTestResult", "Verdict", "check_rules", "format_duration", "junit_xml",
+__all__ = ["BASE_SCRAPE", "DURATION", "MATCHER", "NOT_SIMULATED", "OFFSET", "RANGE", "SIMPLE",
+           "UNITS", "Rule", "RuleTestResult", "Verdict", "check_rules", "format_duration",
+           "junit_xml",
            "load_rule_documents", "load_rules", "metric_names", "parse_duration",
            "promtool_test", "rules_from", "run_promtool_tests", "scale_duration",
            "scale_expr", "scaled_groups"]

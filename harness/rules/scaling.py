@@ -10,6 +10,7 @@ from typing import Any
 from harness.errors import HarnessError
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+BASE_SCRAPE = 15.0  # seconds, Prometheus' default scrape interval, before time scaling
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 RANGE = re.compile(r"\[([0-9smhdwy.]+)(?::([0-9smhdwy.]+))?\]")
 OFFSET = re.compile(r"\boffset\s+([0-9smhdwy.]+)")

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.install.charts import VAULT_TLS_SECRET
-from harness.rules import format_duration, load_rule_documents, scaled_groups
+from harness.rules import (
+    BASE_SCRAPE,
+    format_duration,
+    load_rule_documents,
+    scaled_groups,
+)
 
 METRICS_SECRET = "vault-metrics-token"
 METRICS_POLICY = "prometheus-metrics"
-BASE_SCRAPE = 15.0  # seconds, Prometheus' default, before time scaling
 BASE_GROUP_WAIT = 30.0  # Alertmanager's default group_wait
 
 

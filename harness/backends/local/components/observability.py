@@ -22,11 +22,15 @@ from harness.backends.local.components.base import Component
 from harness.backends.local.components.kube import Kube
 from harness.backends.local.components.vault import Vault
 from harness.clients.prometheus import PrometheusAPI
-from harness.rules import format_duration, load_rule_documents, scaled_groups
+from harness.rules import (
+    BASE_SCRAPE,
+    format_duration,
+    load_rule_documents,
+    scaled_groups,
+)
 from harness.runtime.probes import hostport, http_ok
 from harness.runtime.process import ProcessSpec
 
-BASE_SCRAPE = 15.0  # seconds, Prometheus' default, before time scaling
 BASE_GROUP_WAIT = 30.0  # Alertmanager's default group_wait
 
 
