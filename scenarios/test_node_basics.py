@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -462,14 +464,26 @@ def test_zz_a_killed_node_run_is_reaped_by_the_next_run(
     sysctls outlive it until the next run's reaper undoes them."""
     before, claims = node_host.host_footprint(), node_host.sysctl_runs()
     registry = node_env.env.settings.registry_dir
-    marker = tmp_path / "run-id"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(tmp_path / "state"), str(marker)],
-        env={**os.environ, "HERACLES_REGISTRY_DIR": str(registry)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    marker, errors = tmp_path / "run-id", tmp_path / "owner.err"
+    # a short state directory: under xdist, tmp_path (.../popen-gw0/test_...) is too deep
+    # for the node's unix sockets, and the owner refuses it, rightly
+    state = Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp"))
+
+    def owner_up() -> str | bool:
+        assert owner.poll() is None, f"the owner exited with {owner.returncode}"
+        return marker.exists() and marker.read_text()
+
+    with errors.open("w") as err:  # a file, not a pipe nobody reads while it runs
+        owner = subprocess.Popen(
+            [sys.executable, "-c", OWNER, str(state), str(marker)],
+            env={**os.environ, "HERACLES_REGISTRY_DIR": str(registry)},
+            stdout=subprocess.DEVNULL, stderr=err, text=True)
     try:
-        run_id = eventually(lambda: marker.exists() and marker.read_text(), timeout=180,
+        run_id = eventually(owner_up, timeout=180, retry_on=(),
                             description="the owner's node is up")
+    except AssertionError as exc:  # WaitTimeout too
+        raise AssertionError(
+            f"{exc}; the owner's stderr: {errors.read_text()[-3000:]}") from exc
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
@@ -481,3 +495,4 @@ def test_zz_a_killed_node_run_is_reaped_by_the_next_run(
     assert processes_of_run(run_id, registry) == []
     assert node_host.cgroup_dirs(run_id) == []
     assert _changed(before, run_id, claims) == []
+    shutil.rmtree(state, ignore_errors=True)
