@@ -19,13 +19,11 @@ runs under pytest-xdist (`-n 4` is in pyproject's addopts; `-n 0` runs one proce
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 SECRETS_KEY = "heracles_secret_values"
-STAGING = Path(__file__).parent / "scenarios" / "staging"
 
 
 # Modules that start a real node (pytest.mark.real_node): one group, so they run one after
