@@ -79,9 +79,11 @@ class KubeFaults:
         """The name of the Vault Pod the cluster elected active (service registration's
         label on a Ready Pod: `vault-active=true`, `openbao-active=true` for OpenBao),
         once there is one. A single dev-mode
-        Pod carries no such label: then it is the one, once Ready."""
+        Pod carries no such label: then it is the one, once Ready. A Pod being deleted
+        keeps its label and Ready condition for a moment: it is never the answer (seen
+        in CI: a write right after deleting the active Pod went to the dying one)."""
         def active() -> str | None:
-            pods = self.vault_pods()
+            pods = [p for p in self.vault_pods() if p.metadata.deletion_timestamp is None]
             if len(pods) == 1 and self._ready(pods[0].metadata.name):
                 return str(pods[0].metadata.name)
             return next((str(p.metadata.name) for p in pods
