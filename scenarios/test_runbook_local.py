@@ -131,9 +131,18 @@ def test_harness_logs_follow_prints_new_lines_redacted_and_stops_on_ctrl_c(platf
 
     token = "s." + _secrets.token_hex(12)
     env = {**os.environ, "HERACLES_STATE_DIR": str(platform.settings.state_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "logs", "git-server",
-                             "-f", "-n", "0"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it: to a process whose SIGINT is not ignored. A
+    # pytest started in the background by a shell without job control (`cmd &` in a
+    # script, as CI may) ignores SIGINT, a child inherits that across exec, and Python
+    # then never raises KeyboardInterrupt (seen here: the wait below timed out). A
+    # handler in the parent is reset to the default by exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "logs", "git-server",
+                                 "-f", "-n", "0"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     printed: list[str] = []
 
     def read() -> None:
@@ -155,7 +164,7 @@ def test_harness_logs_follow_prints_new_lines_redacted_and_stops_on_ctrl_c(platf
         eventually(shown, timeout=30, interval=0.5,
                    description="harness logs -f printed the new request")
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)  # seen past 20 s on two cores under four xdist workers
+        proc.wait(timeout=20)
         reader.join(timeout=10)
     finally:
         if proc.poll() is None:
