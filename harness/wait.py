@@ -56,6 +56,11 @@ def wait_records(clear: bool = False) -> list[WaitRecord]:
     return out
 
 
+def record_wait(desc: str, seconds: float, outcome: str) -> None:
+    """A wait that was not an eventually() (a watch) recorded as one."""
+    _record(desc, seconds, outcome)
+
+
 def _record(desc: str, seconds: float, outcome: str) -> None:
     with _lock:
         _records.append(WaitRecord(desc, seconds, outcome))

@@ -147,17 +147,19 @@ class ExternalSecretsClient:
 
     def wait_value(self, namespace: str, name: str, key: str, expected: str,
                    timeout: float = 30) -> float:
-        """Seconds until Secret[key] == expected."""
+        """Seconds until Secret[key] == expected, seen as the change lands (a watch)."""
         t0 = time.monotonic()
 
-        def arrived() -> bool:
-            value = self.secret_value(namespace, name, key)
-            if value == expected:
-                return True
-            raise AssertionError(f"{name}[{key}] not the expected value yet")
+        def arrived(secret: client.V1Secret | None) -> str | None:
+            if secret is None:
+                return f"Secret {name} does not exist"
+            raw = (secret.data or {}).get(key)
+            if raw is not None and base64.b64decode(raw).decode() == expected:
+                return None
+            return f"{name}[{key}] not the expected value yet"
 
-        eventually(arrived, timeout=timeout, interval=0.05,
-                   description=f"Secret {namespace}/{name}[{key}] updated")
+        self.kube.watch_secret(namespace, name, arrived, timeout,
+                               description=f"Secret {namespace}/{name}[{key}] updated")
         return time.monotonic() - t0
 
     # ---- the runbook ---------------------------------------------------------------------
