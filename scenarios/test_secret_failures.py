@@ -4,6 +4,7 @@ and the security principles (least privilege, RBAC, audit of every access)."""
 from __future__ import annotations
 
 import json
+import time
 
 import hvac
 import port_for
@@ -14,6 +15,7 @@ from harness import eventually
 from harness.clients.eso import set_store_access
 from harness.runtime.redact import REDACTOR
 from harness.vault_config.seed import parse_seed
+from harness.wait import WaitTimeout
 
 from .helpers import synced_secret
 
@@ -23,6 +25,23 @@ DENIED = "permission denied"
 
 def sync_errors(eso, namespace: str, name: str) -> float:
     return eso.metric("externalsecret_sync_calls_error", name=name, namespace=namespace)
+
+
+def test_a_value_that_never_arrives_times_out_on_time_naming_the_secret(
+        eso, vault, vault_store, namespace):
+    """wait_value watches the Secret: a change that never comes ends at the deadline,
+    the message names the Secret and why (not the awaited value), for a Secret that
+    exists and one that never will."""
+    synced_secret(eso, vault, vault_store, namespace, value="delivered-once")
+    for name, why in (("app", "not the expected value yet"), ("absent", "does not exist")):
+        t0 = time.monotonic()
+        with pytest.raises(WaitTimeout) as caught:
+            eso.wait_value(namespace, name, "password", "never-written-7f1", timeout=3)
+        took = time.monotonic() - t0
+        assert 3 <= took < 15, took
+        message = str(caught.value)
+        assert f"Secret {namespace}/{name}[password] updated" in message
+        assert why in message and "never-written-7f1" not in message
 
 
 @pytest.mark.needs("eso-metrics")
