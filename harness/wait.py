@@ -57,11 +57,7 @@ def wait_records(clear: bool = False) -> list[WaitRecord]:
 
 
 def record_wait(desc: str, seconds: float, outcome: str) -> None:
-    """A wait that was not an eventually() (a watch) recorded as one."""
-    _record(desc, seconds, outcome)
-
-
-def _record(desc: str, seconds: float, outcome: str) -> None:
+    """One wait's outcome (eventually(), consistently(), a watch) for the reports."""
     with _lock:
         _records.append(WaitRecord(desc, seconds, outcome))
 
@@ -106,14 +102,14 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
         value = retrying(check)
     except Hopeless as exc:
         elapsed = time.monotonic() - started
-        _record(desc, elapsed, "hopeless")
+        record_wait(desc, elapsed, "hopeless")
         raise error(redact(f"{desc}: gave up after {elapsed:.1f}s: {exc}")) from None
     except RetryError:
         elapsed = time.monotonic() - started
-        _record(desc, elapsed, "timeout")
+        record_wait(desc, elapsed, "timeout")
         raise error(redact(
             f"{desc}: not true within {timeout:.1f}s (last: {last[0]})")) from None
-    _record(desc, time.monotonic() - started, "passed")
+    record_wait(desc, time.monotonic() - started, "passed")
     assert value is not None  # retry_if_result kept polling while it was None
     return value
 
@@ -129,14 +125,14 @@ def consistently(check: Callable[[], object], duration: float, interval: float =
         try:
             value = check()
         except AssertionError as exc:
-            _record(str(desc), time.monotonic() - started, "broken")
+            record_wait(str(desc), time.monotonic() - started, "broken")
             raise error(redact(f"{desc}: stopped holding after "
                                      f"{time.monotonic() - started:.1f}s: {exc}")) from None
         if _not_passed(value):
-            _record(str(desc), time.monotonic() - started, "broken")
+            record_wait(str(desc), time.monotonic() - started, "broken")
             raise error(redact(f"{desc}: stopped holding after "
                                      f"{time.monotonic() - started:.1f}s (returned {value!r})"))
         if time.monotonic() - started >= duration:
-            _record(str(desc), time.monotonic() - started, "held")
+            record_wait(str(desc), time.monotonic() - started, "held")
             return
         time.sleep(interval)

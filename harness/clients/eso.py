@@ -116,7 +116,7 @@ class ExternalSecretsClient:
             if exc.status == 404:
                 return None
             raise
-        return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
+        return decoded(sec)
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         return (self.secret_data(namespace, name) or {}).get(key)
@@ -153,8 +153,7 @@ class ExternalSecretsClient:
         def arrived(secret: client.V1Secret | None) -> str | None:
             if secret is None:
                 return f"Secret {name} does not exist"
-            raw = (secret.data or {}).get(key)
-            if raw is not None and base64.b64decode(raw).decode() == expected:
+            if decoded(secret).get(key) == expected:
                 return None
             return f"{name}[{key}] not the expected value yet"
 
@@ -195,3 +194,8 @@ class ExternalSecretsClient:
                 if all(f'{k}="{v}"' in line for k, v in labels.items()):
                     total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+def decoded(secret: client.V1Secret) -> dict[str, str]:
+    """A Secret's data, base64-decoded."""
+    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
