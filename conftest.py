@@ -52,6 +52,7 @@ def xdist_group(nodeid: str) -> str:
 # order of the first run on a clone (later runs order by what .pytest_cache recorded of
 # the last one). A group not listed counts as short.
 GROUP_SECONDS: dict[str, float] = {
+    "scenarios/test_database.py": 300,
     "scenarios/staging": 233,
     "scenarios/test_lifecycle.py": 223,
     "scenarios/test_drills_existing.py": 211,

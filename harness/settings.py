@@ -15,6 +15,8 @@
 | time_scale      | 1 (rules' `for:` and windows as written)  | HERACLES_TIME_SCALE      |
 | backup_interval | 3600 s between scheduled snapshots (prod) | HERACLES_BACKUP_INTERVAL |
 | backup_keep     | 24 snapshots kept per kind (prod)         | HERACLES_BACKUP_KEEP     |
+| db_backup_interval | 3600 s between database base backups   | HERACLES_DB_BACKUP_INTERVAL |
+| db_lag_objective | 60 s: backup replication lag objective   | HERACLES_DB_LAG_OBJECTIVE |
 | kind_image      | auto: built here if cached, else official | HERACLES_KIND_IMAGE      |
 | git_in_cluster  | false: Argo CD is a process on the host    | -                        |
 | parallel_start  | true: start along dependencies             | HERACLES_PARALLEL_START  |
@@ -99,6 +101,10 @@ class Settings:
         default_factory=lambda: _float_env("HERACLES_BACKUP_INTERVAL", 3600.0))
     backup_keep: int = field(
         default_factory=lambda: int(_float_env("HERACLES_BACKUP_KEEP", 24)))
+    db_backup_interval: float = field(
+        default_factory=lambda: _float_env("HERACLES_DB_BACKUP_INTERVAL", 3600.0))
+    db_lag_objective: float = field(
+        default_factory=lambda: _float_env("HERACLES_DB_LAG_OBJECTIVE", 60.0))
     vault_binary: str = field(default_factory=lambda: os.environ.get(
         "HERACLES_VAULT_BINARY", ""))
     # The customer's Vault Helm values: their server config for staging/prod.

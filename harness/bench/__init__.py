@@ -63,7 +63,7 @@ __all__ = [
     "alert_timeline", "build_times", "byo_repo_figures", "control_plane_run",
     "envtest_floor", "floor_run", "gitops_figure", "gitops_latency", "kind_render_figure",
     "kind_render_seconds", "percentile", "render", "resilience_figures", "rotation_figure",
-    "rotation_latency", "run_bench", "run_node_bench", "run_pods_bench",
+    "rotation_latency", "run_bench", "run_db_bench", "run_node_bench", "run_pods_bench",
     "settled_rss_mib", "stack_sample",
     "temporary_environment",
 ]
@@ -83,6 +83,21 @@ def run_node_bench(settings: Settings, log: Log, repeat: int = 3) -> BenchReport
                        floor_start=Figure("envtest_floor_start", "s"),
                        floor_rss=Figure("envtest_floor_rss", "MiB"),
                        node=node_figures(settings, toolchain, repeat, log),
+                       toolchain_build_seconds=build_times(toolchain))
+
+
+def run_db_bench(settings: Settings, log: Log, repeat: int = 3,
+                 size_mib: int = 1024) -> BenchReport:
+    """Only the database's figures (`harness bench --only db`): a database of `size_mib`
+    generated, its full base backup and restore, the db-pitr RTO, the replication lag
+    under load — on a prod stack."""
+    from harness.bench.database import db_figures
+
+    toolchain = Toolchain(settings.cache_dir)
+    return BenchReport(profile="prod", repeat=repeat, figures=(),
+                       floor_start=Figure("envtest_floor_start", "s"),
+                       floor_rss=Figure("envtest_floor_rss", "MiB"),
+                       database=db_figures(settings, toolchain, repeat, log, size_mib),
                        toolchain_build_seconds=build_times(toolchain))
 
 

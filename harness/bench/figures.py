@@ -276,6 +276,7 @@ class BenchReport:
     byo_repo: Sequence[Figure] = ()
     kind_render: Figure | None = None
     node: Sequence[Figure] = ()
+    database: Sequence[Figure] = ()
     toolchain_build_seconds: Mapping[str, float | None] = field(default_factory=dict)
     pods: PodsBench | None = None
     # The dev platform's start, per component: (began, ready) seconds after `up` began,
@@ -326,6 +327,11 @@ class BenchReport:
                               "min": _round(f.min, 3), "max": _round(f.max, 3),
                               "count": f.count} for f in self.node if f.values},
         }
+        if self.database:  # `--only db`
+            out["database"] = {f.name: {"unit": f.unit, "median": _round(f.median, 3),
+                                        "p95": _round(f.p95, 3), "max": _round(f.max, 3),
+                                        "count": f.count, "note": f.note}
+                               for f in self.database if f.values}
         if self.pods is not None:  # only `--only pods` measures it: the key comes last
             out["pods"] = self.pods.to_json()
         return out

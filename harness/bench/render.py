@@ -89,7 +89,7 @@ def render(report: BenchReport) -> Group:
                       f"p50 {_r(rot.p50)}s", f"p95 {_r(rot.p95)}s", "", "", "",
                       "goal p50 <= 1s, p95 <= 2s")
 
-    for f in report.node:
+    for f in [*report.node, *report.database]:
         if f.values:
             digits = 1 if f.unit == "MiB" else 3
             table.add_row(f.note or f.name, f"{_r(f.median, digits)}{f.unit}",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import missing_reason
-from harness.drills import existing, pods
+from harness.drills import database, existing, pods
 from harness.drills.model import DrillRun, Objectives
 from harness.drills.probe import (
     NAMESPACE,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from harness.backends.local.environment import LocalEnvironment
 
 HA = ("staging", "prod")
+DB = ("prod", "staging")  # the database's drills: prod runs it; staging on request
 BACKENDS = ("local", "pods", "existing")
 LOCAL = frozenset({"local-processes"})
 """What the local version of a drill needs: it drives the environment's processes."""
@@ -360,4 +361,21 @@ DRILLS: dict[str, Drill] = {d.name: d for d in (
           "etcd lost (data deleted): the cluster state restored from an etcd snapshot; "
           "ExternalSecrets and Secrets are back and ESO syncs again.",
           ("dev", *HA), Objectives(rto_seconds=60), cluster_state_restore),
+    Drill("db-pitr",
+          "A table dropped by accident while rows stream in: the database recovered to the "
+          "last transaction committed before the drop (pgBackRest, --type=xid "
+          "--target-exclusive), from the base backup and the WAL archived to region A.",
+          DB, Objectives(rto_seconds=120, note="RPO in transactions: none may be lost"),
+          database.db_pitr),
+    Drill("db-region-loss",
+          "Region A lost (its S3 store and the database server, data and all): a fresh "
+          "server restored from region B's replicated copy; the report gives the "
+          "replication lag at the moment of loss, and counts only the transactions B "
+          "held as unexpected loss.",
+          DB, Objectives(rto_seconds=120), database.db_region_loss),
+    Drill("platform-loss",
+          "Vault and the database lost together: Vault restored from its raft snapshot, "
+          "the credentials re-delivered by ESO from it, then the database restored with "
+          "the backup keys those yield — the full chain of a real outage.",
+          DB, Objectives(rto_seconds=180), database.platform_loss),
 )}

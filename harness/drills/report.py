@@ -23,7 +23,8 @@ def rpo_text(r: DrillResult) -> str:
         return "not measured"
     parts = [f"{r.rpo.get('lost', 0)} {r.rpo.get('unit', 'write(s)')} lost"]
     if "window_seconds" in r.rpo:
-        parts.append(f"window {r.rpo['window_seconds']:.1f} s (last backup → fault)")
+        parts.append(f"window {r.rpo['window_seconds']:.1f} s "
+                     f"({r.rpo.get('window', 'last backup → fault')})")
     if r.rpo.get("unexpected_loss"):
         parts.append(f"{r.rpo['unexpected_loss']} beyond the backup")
     return "; ".join(parts)

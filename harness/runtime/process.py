@@ -101,6 +101,9 @@ class ProcessSpec:
     # Processes of the same component that must be ready before this one starts; None
     # means the one listed before it (the safe default: one after another).
     after: tuple[str, ...] | None = None
+    # What `stop` sends first: PostgreSQL's fast shutdown is SIGINT (its SIGTERM waits
+    # for every client to leave).
+    stop_signal: int = signal.SIGTERM
 
 
 class ManagedProcess:
@@ -200,7 +203,7 @@ class ManagedProcess:
             proc.send_signal(sig)
 
     def stop(self, grace: float | None = None) -> None:
-        """SIGTERM, then SIGKILL after the grace period."""
+        """SIGTERM (or the spec's stop signal), then SIGKILL after the grace period."""
         proc = self._proc()
         if proc is None:
             self.pid = None
@@ -208,7 +211,7 @@ class ManagedProcess:
         grace = self.spec.stop_grace if grace is None else grace
         # Always: a process paused by another invocation cannot act on SIGTERM.
         self._signal_group(signal.SIGCONT)
-        self._signal_group(signal.SIGTERM)
+        self._signal_group(self.spec.stop_signal)
         if not self._wait_gone(proc, grace):
             self._signal_group(signal.SIGKILL)
             self._wait_gone(proc, 10)

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.backends.base import LOCAL_CAPABILITIES
 from harness.backends.local.components.base import Component, Context
+from harness.backends.local.components.database import Database
 from harness.backends.local.components.eso import ExternalSecretsOperator
 from harness.backends.local.components.etcd import Etcd
 from harness.backends.local.components.git import GitServer
 from harness.backends.local.components.kube import Kube
+from harness.backends.local.components.objectstore import ObjectStore
 from harness.backends.local.components.observability import Alertmanager, Prometheus
 from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import Vault
@@ -167,6 +169,14 @@ class LocalEnvironment:
     @property
     def vault(self) -> Vault:
         return self._typed(Vault, "vault")
+
+    @property
+    def database(self) -> Database:
+        return self._typed(Database, "db")
+
+    @property
+    def object_store(self) -> ObjectStore:
+        return self._typed(ObjectStore, "s3")
 
     @property
     def etcd(self) -> Etcd:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from harness.backends.local.components.argocd import ArgoCD
 from harness.backends.local.components.backup import Backup
 from harness.backends.local.components.base import Component
+from harness.backends.local.components.database import Database
 from harness.backends.local.components.eso import ExternalSecretsOperator
 from harness.backends.local.components.etcd import Etcd
 from harness.backends.local.components.git import GitServer
 from harness.backends.local.components.kube import Kube
 from harness.backends.local.components.node import Node
+from harness.backends.local.components.objectstore import ObjectStore
 from harness.backends.local.components.observability import Alertmanager, Prometheus
 from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import Vault
@@ -18,7 +20,7 @@ from harness.errors import HarnessError
 COMPONENTS: dict[str, type[Component]] = {
     "etcd": Etcd, "kube": Kube, "node": Node, "vault": Vault, "eso": ExternalSecretsOperator,
     "alertmanager": Alertmanager, "prometheus": Prometheus, "netfault": Toxiproxy,
-    "git": GitServer, "argocd": ArgoCD, "backup": Backup}
+    "git": GitServer, "argocd": ArgoCD, "backup": Backup, "s3": ObjectStore, "db": Database}
 """Every component the local backend can run, in start order."""
 
 _ALL = ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault", "git",
@@ -26,7 +28,9 @@ _ALL = ("etcd", "kube", "vault", "eso", "alertmanager", "prometheus", "netfault"
 PROFILE_COMPONENTS: dict[str, tuple[str, ...]] = {
     "dev": _ALL,
     "staging": _ALL,
-    "prod": (*_ALL, "backup"),
+    # The database and its backup stores: in prod; staging takes them on request
+    # (`--components` with db).
+    "prod": (*_ALL, "backup", "s3", "db"),
 }
 
 

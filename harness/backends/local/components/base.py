@@ -131,6 +131,11 @@ class Component:
         """In-cluster address -> local address, for every Service this component plays."""
         return {}
 
+    def rule_files(self) -> list[Path]:
+        """Alerting rules that watch this component: Prometheus loads them only when the
+        component is part of the environment."""
+        return []
+
     def status_details(self) -> dict[str, Any]:
         """What `harness status --json` adds for this component beyond its processes."""
         return {}
@@ -265,9 +270,23 @@ def start_concurrently(procs: list[ManagedProcess],
 
     deps: dict[str, tuple[str, ...]] = {**process_dependencies(procs),
                                         **{name: after for name, (after, _) in steps.items()}}
+    order = _stable_order([*by_name, *steps], deps)
     if sequential or (not steps and all(deps[p.name] == ((procs[i - 1].name,) if i else ())
                                         for i, p in enumerate(procs))):
-        for name in [*by_name, *steps]:  # one after another: no threads needed
+        for name in order:  # one after another: no threads needed
             bring(name)
         return
-    run_graph([*by_name, *steps], deps, bring)
+    run_graph(order, deps, bring)
+
+
+def _stable_order(names: list[str], deps: dict[str, tuple[str, ...]]) -> list[str]:
+    """`names` with each after what it waits for (a process may wait for a step), else
+    in the order given."""
+    placed: list[str] = []
+    pending = list(names)
+    while pending:
+        ready = next((n for n in pending if all(d in placed or d not in names
+                                                for d in deps.get(n, ()))), pending[0])
+        placed.append(ready)
+        pending.remove(ready)
+    return placed

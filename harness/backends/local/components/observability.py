@@ -132,8 +132,11 @@ class Prometheus(PrometheusAPI, Component):
 
     def rule_sources(self) -> list[Path]:
         """The customer's rule files: fixtures/observability (rule files and
-        PrometheusRule manifests), plus any a scenario adds."""
-        return [self.ctx.settings.fixtures_dir / "observability", *self.extra_rule_sources]
+        PrometheusRule manifests), those of the environment's components (the database's
+        backup alerts), plus any a scenario adds."""
+        own = [f for comp in self.ctx.components.values() for f in comp.rule_files()]
+        return [self.ctx.settings.fixtures_dir / "observability", *own,
+                *self.extra_rule_sources]
 
     def install(self) -> None:
         """Rules come from files and from PrometheusRule objects in the cluster."""
