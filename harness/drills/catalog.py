@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import missing_reason
 from harness.drills import database, existing, pods
+from harness.drills.database import backup_dir
 from harness.drills.model import DrillRun, Objectives
 from harness.drills.probe import (
     NAMESPACE,
@@ -126,12 +127,6 @@ def on_backend(backend: str) -> list[str]:
     return [d.name for d in DRILLS.values() if backend in d.backends]
 
 
-def _backup_dir(platform: LocalEnvironment) -> Any:
-    path = platform.state.root / "backups" / "drills"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
     probe, keys = probe_with_keys(platform, run)
     vault = platform.vault
@@ -157,7 +152,7 @@ def vault_leader_loss(platform: LocalEnvironment, run: DrillRun) -> None:
 def vault_restore(platform: LocalEnvironment, run: DrillRun) -> None:
     probe, before = probe_with_keys(platform, run)
     vault = platform.vault
-    snap = vault.snapshot_save(_backup_dir(platform) / f"vault-{int(time.time())}.snap")
+    snap = vault.snapshot_save(backup_dir(platform) / f"vault-{int(time.time())}.snap")
     snapshot_at = time.monotonic()
     snapshot_digests = {k: probe.written[k] for k in [*before, "probe"]}
     run.setup(f"vault operator raft snapshot save ({snap.stat().st_size} bytes)")
@@ -249,7 +244,7 @@ def cluster_state_restore(platform: LocalEnvironment, run: DrillRun) -> None:
     probe.setup()
     etcd = platform.etcd
     inventory = _inventory(probe)
-    snap = etcd.snapshot_save(_backup_dir(platform) / f"etcd-{int(time.time())}.db")
+    snap = etcd.snapshot_save(backup_dir(platform) / f"etcd-{int(time.time())}.db")
     snapshot_at = time.monotonic()
     run.setup(f"etcdctl snapshot save ({snap.stat().st_size} bytes); "
               f"{len(inventory)} objects inventoried")

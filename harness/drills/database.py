@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.db import credentials
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 SCHEMA = "heracles_drill"
 TABLE = f"{SCHEMA}.orders"
 SEGMENT = 16 * 1024 * 1024  # bytes of a WAL segment (initdb's default)
+
+
+def backup_dir(platform: LocalEnvironment) -> Path:
+    """Where drills keep the snapshots they take: in the environment's state dir."""
+    path = platform.state.root / "backups" / "drills"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def lsn_int(lsn: str) -> int:
@@ -170,6 +178,18 @@ def replication_lag(db: Database) -> float | None:
     return None
 
 
+def _record_loss(run: DrillRun, restored: dict[int, float], lost: int, unexpected: int,
+                 fault_at: float, fault: str, restore_seconds: float) -> None:
+    """RPO in transactions and in seconds (the fault's time minus the newest commit
+    recovered), and the restore's duration."""
+    last = max(restored.values()) if restored else 0.0
+    run.result.rpo = {"lost": lost, "unit": "transaction(s)",
+                      "window_seconds": round(max(0.0, fault_at - last), 3),
+                      "window": f"last recovered commit → {fault}",
+                      "unexpected_loss": unexpected}
+    run.measure("restore", restore_seconds)
+
+
 def db_pitr(platform: LocalEnvironment, run: DrillRun, stream: float = 3.0) -> None:
     db = _database(platform)
     tool = _prepare(db, run)
@@ -204,12 +224,7 @@ def db_pitr(platform: LocalEnvironment, run: DrillRun, stream: float = 3.0) -> N
               f"({len(lost)} missing)", not lost)
     run.check(f"nothing beyond them ({len(extra)} row(s) whose commit the writer never "
               "saw acknowledged)", len(extra) <= 1)
-    last = max(restored.values()) if restored else 0.0
-    run.result.rpo = {"lost": len(lost), "unit": "transaction(s)",
-                      "window_seconds": round(max(0.0, dropped_at - last), 3),
-                      "window": "last recovered commit → drop",
-                      "unexpected_loss": len(lost)}
-    run.measure("restore", took)
+    _record_loss(run, restored, len(lost), len(lost), dropped_at, "drop", took)
     platform.start_process("db-agent")
     tool.check()
     run.check("WAL archiving works on the new timeline (pgbackrest check)", True)
@@ -256,12 +271,7 @@ def db_region_loss(platform: LocalEnvironment, run: DrillRun, stream: float = 12
     unexpected = sorted(expected - set(restored))
     run.check(f"every transaction held by region B at the loss is back "
               f"({len(expected)} of {len(committed)} committed)", not unexpected)
-    last = max(restored.values()) if restored else 0.0
-    run.result.rpo = {"lost": len(lost), "unit": "transaction(s)",
-                      "window_seconds": round(max(0.0, lost_at - last), 3),
-                      "window": "last recovered commit → loss",
-                      "unexpected_loss": len(unexpected)}
-    run.measure("restore", took)
+    _record_loss(run, restored, len(lost), len(unexpected), lost_at, "loss", took)
     _rebuild_region_a(platform, db, store, run)
 
 
@@ -291,9 +301,7 @@ def platform_loss(platform: LocalEnvironment, run: DrillRun) -> None:
     writer.stop()
     committed = {c.id for c in writer.commits}
     wal = _switch_and_archive(db)
-    from harness.drills.catalog import _backup_dir
-
-    snap = vault.snapshot_save(_backup_dir(platform) / f"vault-{int(time.time())}.snap")
+    snap = vault.snapshot_save(backup_dir(platform) / f"vault-{int(time.time())}.snap")
     run.setup(f"{len(committed)} rows committed and archived (segment {wal}); Vault raft "
               f"snapshot saved ({snap.stat().st_size} bytes)")
     core = platform.kube_client().core
