@@ -128,7 +128,7 @@ def test_cli_offers_only_pods() -> None:
 
     result = CliRunner().invoke(bench, ["--help"])
     assert result.exit_code == 0
-    assert "[all|node|pods]" in result.output
+    assert "[all|node|pods|db]" in result.output
 
 
 def test_a_failed_measurement_is_not_measured_with_why_redacted() -> None:

@@ -262,15 +262,16 @@ def completions(args, incomplete):
 def test_completion_offers_the_names():
     assert completions(["up", "--components"], "") == [
         "etcd", "kube", "node", "vault", "eso", "alertmanager", "prometheus", "netfault",
-        "git", "argocd", "backup"]
+        "git", "argocd", "backup", "s3", "db"]
     assert completions(["up", "--components"], "kube,e") == ["kube,etcd", "kube,eso"]
     assert completions(["up", "--components"], "etcd,kube,") == [
         f"etcd,kube,{n}" for n in ("node", "vault", "eso", "alertmanager", "prometheus",
-                                   "netfault", "git", "argocd", "backup")]
+                                   "netfault", "git", "argocd", "backup", "s3", "db")]
     assert "openbao" in completions(["images", "build", "--only"], "open")
     assert completions(["toolchain", "install", "--only"], "kubernetes") == [
         "kubernetes", "kubernetes-node"]
     assert completions(["up", "--backend"], "k") == ["kind"]
+    assert completions(["drill", "run"], "db-") == ["db-pitr", "db-region-loss"]
     assert completions(["drill", "run"], "vault-") == [
         "vault-leader-loss", "vault-restore", "vault-snapshot-restore"]
     assert "bootstrap" in completions(["gitops"], "")

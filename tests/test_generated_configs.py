@@ -154,7 +154,8 @@ def test_every_scrape_job_is_a_components_own_and_every_target_is_loopback(
     names = [job["job_name"] for job in config["scrape_configs"]]
     assert len(names) == len(set(names)), names
     expected = {"kube-apiserver", "vault", "external-secrets", "argocd"}
-    assert set(names) == (expected | {"backup"} if profile == "prod" else expected)
+    assert set(names) == (expected | {"backup", "db-backup"} if profile == "prod"
+                          else expected)
 
     used_ports = set(ctx.ports.values())
     for job in config["scrape_configs"]:

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("backends",),
     ("faults",),
     ("clients",),
-    ("daemons", "vault_config", "rules"),
+    ("daemons", "vault_config", "rules", "db"),
     ("images",),
     ("runtime", "toolchain", "settings", "wait", "errors", "progress", "lazy", "resources"),
 ]

@@ -75,33 +75,20 @@ def store_object(vault: Any) -> dict[str, Any]:
             "metadata": {"name": STORE}, "spec": {"provider": {"vault": spec}}}
 
 
-def apply_external_secrets(api_client: Any, fixtures_dir: Path, vault: Any,
-                           service_map: dict[str, str]) -> None:
-    """The store (in-cluster Vault address made local) and the two ExternalSecrets."""
-    from kubernetes.dynamic import DynamicClient
-
-    from harness.clients import manifests
-
-    dyn = DynamicClient(api_client)
-    docs = [manifests.Document("<harness: database store>", 1, store_object(vault)),
-            *manifests.load([manifest(fixtures_dir)])]
-    manifests.validate(docs, dyn)
-    manifests.apply(manifests.rewrite(docs, service_map), dyn)
-
-
 def read_secret(core: Any, name: str) -> dict[str, str] | None:
     """The Secret's data (decoded; every value but the user name registered with the
     redactor), None if absent."""
+    import base64
+
     from kubernetes import client
 
-    from harness.clients.eso import decoded
-
     try:
-        data = decoded(core.read_namespaced_secret(name, NAMESPACE))
+        secret = core.read_namespaced_secret(name, NAMESPACE)
     except client.ApiException as exc:
         if exc.status == 404:
             return None
         raise
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
     REDACTOR.add(*(v for k, v in data.items() if k != "username" and len(v) >= 6))
     return data
 

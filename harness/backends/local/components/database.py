@@ -100,8 +100,6 @@ class Database(Component):
     def write_files(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         self.socket.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not (self.data_dir / "PG_VERSION").exists():
-            self.initdb()
 
     def initdb(self) -> None:
         """A new cluster: local socket trusted (the directory is the environment's own),
@@ -116,8 +114,12 @@ class Database(Component):
             raise HarnessError(f"initdb {self.data_dir} failed: {out.stderr.strip()[-500:]}")
 
     def install(self) -> None:
-        """pgbackrest.conf from the backup keys ESO delivered; the agent's config."""
+        """A cluster when there is none (initdb); pgbackrest.conf from the backup keys
+        ESO delivered; the agent's config."""
         from kubernetes import client
+
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.initdb()
 
         core = client.CoreV1Api(self.ctx.require(Kube).api_client())
         keys = credentials.backup_keys(core)

@@ -84,13 +84,26 @@ class ObjectStore(Component):
         vault, kube = self.ctx.require(Vault), self.ctx.require(Kube)
         credentials.ensure_vault_values(vault)
         api = kube.api_client()
-        credentials.apply_external_secrets(api, self.ctx.settings.fixtures_dir, vault,
-                                           self.ctx.service_map())
+        self.apply_external_secrets(api, vault)
         from kubernetes import client
 
         keys = credentials.backup_keys(client.CoreV1Api(api))
         for region in REGIONS:
             write_identities(self.identities_file(region), keys)
+
+    def apply_external_secrets(self, api: Any, vault: Vault) -> None:
+        """The database's store (in-cluster Vault address made local) and its two
+        ExternalSecrets."""
+        from kubernetes.dynamic import DynamicClient
+
+        from harness.clients import manifests
+
+        dyn = DynamicClient(api)
+        docs = [manifests.Document("<harness: database store>", 1,
+                                   credentials.store_object(vault)),
+                *manifests.load([credentials.manifest(self.ctx.settings.fixtures_dir)])]
+        manifests.validate(docs, dyn)
+        manifests.apply(manifests.rewrite(docs, self.ctx.service_map()), dyn)
 
     def _server_argv(self, region: str) -> list[str]:
         p = {what: self.port_of(region, what) for what in OFFSETS}
