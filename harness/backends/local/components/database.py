@@ -100,6 +100,7 @@ class Database(Component):
     def write_files(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         self.socket.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.clear_stale_locks()
 
     def initdb(self) -> None:
         """A new cluster: local socket trusted (the directory is the environment's own),
@@ -180,6 +181,33 @@ class Database(Component):
         tool = self.tool()
         tool.stanza_create()
         tool.check()
+
+    def clear_stale_locks(self) -> None:
+        """A killed server's lock files (socket and data directory) name a pid that is
+        gone — or a zombie nobody has reaped yet, which PostgreSQL takes for a live
+        postmaster and refuses to start beside: found when a server killed -9 was
+        restored and started at once."""
+        import psutil
+
+        sock = self.socket / f".s.PGSQL.{self.port}"
+        for lock in (Path(f"{sock}.lock"), self.data_dir / "postmaster.pid"):
+            try:
+                pid = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            try:
+                alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                alive = False
+            if not alive:
+                lock.unlink(missing_ok=True)
+                if lock.name.endswith(".lock"):
+                    sock.unlink(missing_ok=True)
+
+    def start_process(self, name: str) -> Any:
+        if name == "postgres":
+            self.clear_stale_locks()
+        return super().start_process(name)
 
     def configure(self) -> None:
         """The superuser's password from ESO."""
