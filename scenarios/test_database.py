@@ -18,6 +18,7 @@ import pytest
 from harness import eventually
 from harness.backends.local.components.database import Database
 from harness.backends.local.components.objectstore import ObjectStore
+from harness.clients.eso import ExternalSecretsClient
 from harness.db import credentials
 from harness.db.postgres import connect_tcp
 from harness.errors import HarnessError
@@ -88,9 +89,9 @@ def test_rotating_both_credentials_in_vault_keeps_backups_and_archiving_working(
     new_password = credentials.new_backup_keys().secret_key
     vault.kv_put("backup/s3", access_key=new_keys.access_key, secret_key=new_keys.secret_key)
     vault.kv_put("postgres/main", username=old_login.username, password=new_password)
+    eso = ExternalSecretsClient(prod, kube)
     for name in (credentials.BACKUP_SECRET, credentials.DB_SECRET):
-        kube.kubectl("annotate", "externalsecret", name, "-n", credentials.NAMESPACE,
-                     f"force-sync={time.time_ns()}", "--overwrite")
+        eso.force_sync(credentials.NAMESPACE, name)
     eventually(lambda: credentials.backup_keys(kube.core) == new_keys or None, timeout=60,
                description="ESO delivers the rotated backup keys")
     eventually(lambda: f"repo1-s3-key={new_keys.access_key}\n"

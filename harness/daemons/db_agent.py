@@ -95,9 +95,6 @@ class Agent:
         self.last_backup_stop = found[-1].stopped if found else None
 
     def backup_once(self) -> None:
-        from harness.db.tools import PgBackRest
-
-        assert isinstance(self.tool, PgBackRest)
         kind = "diff" if self.last_backup_stop is not None else "full"
         t0 = time.monotonic()
         try:
@@ -211,10 +208,10 @@ class Agent:
         self.repo.write(Path(self.conf["pgbackrest_config"]), keys)
 
     def apply_login(self, login: Any) -> None:
-        from harness.db.postgres import connect, set_password
+        from harness.db.postgres import apply_login, connect
 
         with connect(self.repo.pg_socket, self.repo.pg_port) as conn:
-            set_password(conn, login.username, login.password)
+            apply_login(conn, login.username, login.password)
 
     def signal_process(self, name: str, sig: int) -> None:
         """Signal a sibling process of the environment, found by its pid record."""

@@ -65,10 +65,13 @@ def connect_tcp(port: int, user: str, password: str, dbname: str = "postgres") -
                            dbname=dbname, autocommit=True, connect_timeout=5)
 
 
-def set_password(conn: Any, user: str, password: str) -> None:
-    """ALTER ROLE ... PASSWORD, the value sent as a literal (never logged by us; the
-    server logs no statements)."""
+def apply_login(conn: Any, user: str, password: str) -> None:
+    """The role ESO's Secret names, created if missing, with the Secret's password
+    (ALTER ROLE ... PASSWORD, the value sent as a literal: never logged by us, and the
+    server logs no statements). At start and on every rotation the agent sees."""
     from psycopg import sql
 
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone():
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(user)))
     conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
         sql.Identifier(user), sql.Literal(password)))

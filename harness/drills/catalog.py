@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import missing_reason
 from harness.drills import database, existing, pods
-from harness.drills.database import backup_dir
-from harness.drills.model import DrillRun, Objectives
+from harness.drills.model import DrillRun, Objectives, backup_dir
 from harness.drills.probe import (
     NAMESPACE,
     Probe,

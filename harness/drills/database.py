@@ -15,12 +15,12 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.clients.eso import ExternalSecretsClient
 from harness.db import credentials
 from harness.db.tools import PgBackRest, Target
-from harness.drills.model import DrillRun
+from harness.drills.model import DrillRun, backup_dir
 from harness.errors import HarnessError
 from harness.wait import eventually
 
@@ -32,13 +32,6 @@ if TYPE_CHECKING:
 SCHEMA = "heracles_drill"
 TABLE = f"{SCHEMA}.orders"
 SEGMENT = 16 * 1024 * 1024  # bytes of a WAL segment (initdb's default)
-
-
-def backup_dir(platform: LocalEnvironment) -> Path:
-    """Where drills keep the snapshots they take: in the environment's state dir."""
-    path = platform.state.root / "backups" / "drills"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def lsn_int(lsn: str) -> int:
@@ -323,10 +316,9 @@ def platform_loss(platform: LocalEnvironment, run: DrillRun) -> None:
 
     vault.restore_cluster(snap, step=run.recovery)
     run.recovery("Vault restored from its raft snapshot, unsealed with the original keys")
-    kube = platform.kube_client()
+    eso = ExternalSecretsClient(platform, platform.kube_client())
     for name in (credentials.BACKUP_SECRET, credentials.DB_SECRET):
-        kube.kubectl("annotate", "externalsecret", name, "-n", credentials.NAMESPACE,
-                     f"force-sync={time.time_ns()}", "--overwrite")
+        eso.force_sync(credentials.NAMESPACE, name)
     t0 = time.monotonic()
     keys = credentials.backup_keys(core, timeout=120)
     login = credentials.db_login(core, timeout=120)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.runtime.redact import redact
@@ -93,6 +94,13 @@ class DrillResult:
         data.update(rto_seconds=self.rto_seconds, verdict=self.verdict,
                     reasons=self.reasons)
         return data
+
+
+def backup_dir(platform: Any) -> Path:
+    """Where the local drills keep the snapshots they take: the environment's state dir."""
+    path: Path = platform.state.root / "backups" / "drills"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class DrillRun:

@@ -22,7 +22,7 @@ from harness.backends.local.components.kube import Kube
 from harness.backends.local.components.objectstore import REGIONS, ObjectStore
 from harness.db import credentials
 from harness.db.config import BUCKET, STANZA, RepoConfig
-from harness.db.postgres import SUPERUSER, as_db_user, connect, set_password, socket_dir
+from harness.db.postgres import SUPERUSER, apply_login, as_db_user, connect, socket_dir
 from harness.db.tools import PgBackRest
 from harness.errors import HarnessError
 from harness.runtime.probes import hostport, http_ok
@@ -92,9 +92,6 @@ class Database(Component):
 
     def tool(self) -> PgBackRest:
         return PgBackRest(self.bin("pgbackrest", "pgbackrest"), self.pgbackrest_config)
-
-    def secret_files(self) -> list[Path]:
-        return []  # its secrets are registered as they are read from the Secrets
 
     # ---- lifecycle ---------------------------------------------------------------------
     def write_files(self) -> None:
@@ -218,14 +215,7 @@ class Database(Component):
 
         login = credentials.db_login(client.CoreV1Api(self.ctx.require(Kube).api_client()))
         with connect(self.socket, self.port) as conn:
-            from psycopg import sql
-
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
-                                  (login.username,)).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(
-                    sql.Identifier(login.username)))
-            set_password(conn, login.username, login.password)
+            apply_login(conn, login.username, login.password)
 
     def connect(self, dbname: str = "postgres") -> Any:
         return connect(self.socket, self.port, dbname)
