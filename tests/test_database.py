@@ -126,3 +126,15 @@ def test_the_backup_rules_pass_their_promtool_tests_and_a_wrong_for_fails(tmp_pa
     results = run_promtool_tests(load_rules([changed / "database.rules.yaml"]),
                                  tmp_path / "bad", promtool)
     assert {r.status for r in results} == {"failed"}
+
+
+def test_a_database_drill_gets_the_database_in_an_environment_it_starts(tmp_path):
+    from harness.drills.runner import plan_drill
+
+    settings = Settings(state_dir=tmp_path / "state", registry_dir=tmp_path / "registry")
+    plan = plan_drill("db-pitr", settings)
+    assert plan.settings.profile == "prod" and not plan.reuse
+    staging = plan_drill("db-pitr", settings, "staging").settings
+    assert staging.profile == "staging"
+    assert staging.components is not None and staging.components[-1] == "db"
+    assert set(PROFILE_COMPONENTS["staging"]) <= set(staging.components)

@@ -64,6 +64,9 @@ class Drill:
     existing: OnBackend | None = None
     needs: frozenset[str] = LOCAL  # of this (the local) version
     confirm: str | None = None  # of this version: what --yes-restore-vault accepts
+    # Local components it needs beyond a profile's own (staging runs no database): a
+    # fresh environment gets them, a running one without them is not reused.
+    components: tuple[str, ...] = ()
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -360,16 +363,16 @@ DRILLS: dict[str, Drill] = {d.name: d for d in (
           "last transaction committed before the drop (pgBackRest, --type=xid "
           "--target-exclusive), from the base backup and the WAL archived to region A.",
           DB, Objectives(rto_seconds=120, note="RPO in transactions: none may be lost"),
-          database.db_pitr),
+          database.db_pitr, components=("db",)),
     Drill("db-region-loss",
           "Region A lost (its S3 store and the database server, data and all): a fresh "
           "server restored from region B's replicated copy; the report gives the "
           "replication lag at the moment of loss, and counts only the transactions B "
           "held as unexpected loss.",
-          DB, Objectives(rto_seconds=120), database.db_region_loss),
+          DB, Objectives(rto_seconds=120), database.db_region_loss, components=("db",)),
     Drill("platform-loss",
           "Vault and the database lost together: Vault restored from its raft snapshot, "
           "the credentials re-delivered by ESO from it, then the database restored with "
           "the backup keys those yield — the full chain of a real outage.",
-          DB, Objectives(rto_seconds=180), database.platform_loss),
+          DB, Objectives(rto_seconds=180), database.platform_loss, components=("db",)),
 )}

@@ -170,16 +170,26 @@ def plan_drill(name: str, settings: Settings, profile: str | None = None,
     if backend == "pods":
         running = pods_running_profile(settings)
     else:
-        from harness.backends.local.record import running_profile
+        from harness.backends.local.record import running_components, running_profile
 
         running = running_profile(settings.state_dir)
+        if running is not None and not set(spec.components) <= set(
+                running_components(settings.state_dir)):
+            running = None  # it lacks a component the drill needs: not reused
     reuse = running is not None and running in spec.profiles and (
         profile is None or running == profile)
     if reuse:
         settings = settings.with_(profile=running)  # attaching adopts it anyway
     else:
-        settings = settings.with_(profile=profile or default_profile(name, backend),
+        fresh = profile or default_profile(name, backend)
+        settings = settings.with_(profile=fresh,
                                   state_dir=settings.state_dir.parent / "drills" / name)
+        if spec.components and backend == "local":
+            from harness.backends.local.profiles import PROFILE_COMPONENTS
+
+            own = settings.components or PROFILE_COMPONENTS[fresh]
+            settings = settings.with_(components=tuple(
+                dict.fromkeys([*own, *spec.components])))
     return DrillPlan(name=name, settings=settings, reuse=reuse,
                      report_dir=report_dir or default_report_dir(name), backend=backend,
                      objectives=objectives_for(name, backend, rto), confirmed=confirmed)

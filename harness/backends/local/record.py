@@ -142,6 +142,12 @@ def recorded_profile(state_dir: Path) -> str | None:
     return record.profile if record is not None else None
 
 
+def running_components(state_dir: Path) -> list[str]:
+    """The components of the environment that is up in `state_dir` ([] if none is)."""
+    record = EnvironmentRecord.load(StateDir(state_dir))
+    return list(record.components) if record is not None and record.is_up else []
+
+
 def running_profile(state_dir: Path) -> str | None:
     """The profile of the environment that is up in `state_dir`, or None. `harness up`
     without a profile keeps it, and a drill runs on it only when it suits the drill.
