@@ -225,13 +225,16 @@ class Component:
 
     def spec(self, name: str, argv: list[str], probe: Probe, data_dir: Path | None = None,
              env: dict[str, str] | None = None,
-             after: tuple[str, ...] | None = None) -> ProcessSpec:
+             after: tuple[str, ...] | None = None,
+             stop_grace: float | None = None) -> ProcessSpec:
         """A ProcessSpec with this environment's log path and deadlines filled in;
-        `after` as in ProcessSpec (None: after the process listed before it)."""
+        `after` as in ProcessSpec (None: after the process listed before it);
+        `stop_grace` at most the settings' (None: the settings')."""
+        grace = self.ctx.settings.stop_grace
         return ProcessSpec(
             name=name, argv=argv, log_path=self.ctx.state.log(name), probe=probe,
             env=env or {}, data_dir=data_dir, start_timeout=self.ctx.settings.start_timeout,
-            stop_grace=self.ctx.settings.stop_grace, after=after,
+            stop_grace=grace if stop_grace is None else min(grace, stop_grace), after=after,
         )
 
 

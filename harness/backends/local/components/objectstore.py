@@ -143,14 +143,13 @@ class ObjectStore(Component):
         specs = []
         for region in REGIONS:
             name = self.process_name(region)
-            server = self.spec(name, self._server_argv(region), self._takes_writes(region),
-                               data_dir=self.ctx.state.data(name), after=())
             # On SIGTERM its volume server stops first, then its filer retries flushing
             # its metadata log to a volume nobody can assign any more and gives up
             # (dropping it) after ~15 s: every stop waited out the whole grace. Its stores
             # survive a kill (the drills kill -9 region A), so a short grace loses nothing.
-            server.stop_grace = min(server.stop_grace, STOP_GRACE)
-            specs.append(server)
+            specs.append(self.spec(
+                name, self._server_argv(region), self._takes_writes(region),
+                data_dir=self.ctx.state.data(name), after=(), stop_grace=STOP_GRACE))
         metrics = self.ctx.port("s3.replication")
         sync = [self.bin("seaweedfs", "weed"), "filer.sync",
                 f"-a={self._filer('region-a')}", f"-b={self._filer('region-b')}",
