@@ -59,15 +59,18 @@ def test_a_missing_kubeconfig_is_named_with_the_config_file(platform, tmp_path):
 
 def test_pod_faults_delete_a_vault_pod_and_scale_eso(kube, namespace):
     """KubeFaults' Kubernetes operations against real controllers (on KWOK nodes): the
-    deleted pod is replaced by its controller, the scaled Deployment is restored."""
-    for name, replicas in (("vault", 1), ("external-secrets", 2)):
+    deleted pod is replaced by its controller — the new pod, not a survivor — and the
+    scaled Deployment is restored."""
+    for name, replicas in (("vault", 2), ("external-secrets", 2)):
         kube.apps.create_namespaced_deployment(namespace, client.V1Deployment(
             metadata=client.V1ObjectMeta(name=name),
             spec=client.V1DeploymentSpec(
                 replicas=replicas,
                 selector=client.V1LabelSelector(match_labels={"app": name}),
                 template=client.V1PodTemplateSpec(
-                    metadata=client.V1ObjectMeta(labels={"app": name}),
+                    # every stand-in carries the active label: "an active one" is met
+                    metadata=client.V1ObjectMeta(labels={"app": name,
+                                                         "vault-active": "true"}),
                     spec=client.V1PodSpec(
                         containers=[client.V1Container(name=name, image="stand-in")],
                         tolerations=[client.V1Toleration(operator="Exists")])))))
@@ -75,15 +78,19 @@ def test_pod_faults_delete_a_vault_pod_and_scale_eso(kube, namespace):
                                "eso_deployment": {"namespace": namespace,
                                                   "name": "external-secrets"}})
 
-    def running_vault_pod():
+    def running_vault_pods():
         pods = [p for p in faults.vault_pods() if p.status.phase == "Running"
                 and not p.metadata.deletion_timestamp]
-        return pods[0] if pods else None
+        return pods if len(pods) == 2 else None
 
-    pod = eventually(running_vault_pod, timeout=60, description="stand-in Vault pod Running")
+    pod, survivor = eventually(running_vault_pods, timeout=60,
+                               description="two stand-in Vault pods Running")
     old_uid = faults.delete_vault_pod()
     assert old_uid == pod.metadata.uid
-    faults.wait_vault_pod_replaced(pod.metadata.name, old_uid, timeout=60)
+    new = faults.wait_vault_pod_replaced(pod.metadata.name, old_uid, timeout=60)
+    assert new not in (pod.metadata.name, survivor.metadata.name)
+    [replacement] = [p for p in faults.vault_pods() if p.metadata.name == new]
+    assert replacement.metadata.uid not in (old_uid, survivor.metadata.uid)
 
     def eso_replicas() -> int:
         return int(kube.apps.read_namespaced_deployment(

@@ -15,7 +15,7 @@ from kubernetes.dynamic import DynamicClient
 
 from harness.clients import manifests
 from harness.errors import HarnessError
-from harness.wait import Hopeless, eventually
+from harness.wait import Hopeless, WaitTimeout, eventually
 
 if TYPE_CHECKING:
     from harness.clients.kube import KubeClient
@@ -157,9 +157,25 @@ class ExternalSecretsClient:
                 return None
             return f"{name}[{key}] not the expected value yet"
 
-        self.kube.watch_secret(namespace, name, arrived, timeout,
-                               description=f"Secret {namespace}/{name}[{key}] updated")
+        try:
+            self.kube.watch_secret(namespace, name, arrived, timeout,
+                                   description=f"Secret {namespace}/{name}[{key}] updated")
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}; {self._why(namespace, name)}") from None
         return time.monotonic() - t0
+
+    def _why(self, namespace: str, name: str) -> str:
+        """What ESO says of the ExternalSecret `name` (of the same name as its Secret, as
+        the suites make them): its Ready condition and events — the reason a Secret did
+        not arrive (a Vault error, a store not ready, ESO's retry back-off)."""
+        try:
+            cond = self.condition(namespace, name)
+            events = self.events(namespace, name)
+        except client.ApiException as exc:
+            return f"the ExternalSecret could not be read ({exc.status} {exc.reason})"
+        said = f"{cond.get('status')}/{cond.get('reason')}: {cond.get('message')}" \
+            if cond else "none"
+        return f"ExternalSecret Ready condition {said}; events: {events[-8:] or 'none'}"
 
     # ---- the runbook ---------------------------------------------------------------------
     def force_sync(self, namespace: str, name: str) -> None:

@@ -29,6 +29,9 @@ class KubeFaults:
         self.unseal = unseal
         self._replicas: dict[tuple[str, str], int] = {}
         self._cordoned: set[str] = set()
+        # The Vault pods' uids when each delete was made, by the deleted pod's uid: a
+        # replacement is a pod none of them was.
+        self._uids_before: dict[str, set[str]] = {}
 
     def vault_pods(self) -> list[Any]:
         sel = self.faults["vault_pods"]
@@ -43,20 +46,27 @@ class KubeFaults:
         if not pods:
             raise HarnessError(f"no Vault pod matches {self.faults['vault_pods']}")
         pod = next((p for p in pods if p.metadata.name == name), pods[0]) if name else pods[0]
+        self._uids_before[str(pod.metadata.uid)] = {str(p.metadata.uid) for p in pods}
         self.kube.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
                                              grace_period_seconds=grace_seconds)
         return str(pod.metadata.uid)
 
-    def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> None:
+    def wait_vault_pod_replaced(self, name: str, old_uid: str, timeout: float = 120) -> str:
         """The controller's new Pod Running — the same name from a StatefulSet, another
         from a Deployment — unsealed (when the backend holds the keys) and Ready, and an
-        active node elected: the cluster whole again."""
+        active node elected: the cluster whole again. Returns the new Pod's name."""
         ns = self.faults["vault_pods"]["namespace"]
+        before = self._uids_before.get(old_uid, {old_uid})
 
         def replacement() -> str | None:
-            pods = [p for p in self.vault_pods() if p.metadata.uid != old_uid]
-            same = [p for p in pods if p.metadata.name == name]
-            return next((str(p.metadata.name) for p in same or pods
+            # Only a pod that was not there at the delete: the surviving pods are Running
+            # too (this once took a survivor for the replacement, and a StatefulSet's new
+            # vault-0 stayed sealed; the chart's Service, which publishes not-ready
+            # addresses, sent ESO a 503 a third of the time — seen in CI).
+            new = [p for p in self.vault_pods() if str(p.metadata.uid) not in before
+                   and p.metadata.deletion_timestamp is None]
+            same = [p for p in new if p.metadata.name == name]
+            return next((str(p.metadata.name) for p in same or new
                          if p.status.phase == "Running"), None)
 
         new: str = eventually(replacement, timeout=timeout,
@@ -69,6 +79,7 @@ class KubeFaults:
         eventually(lambda: self._ready(new), timeout=timeout,
                    description=f"the replaced {new} Ready (unsealed, serving)")
         self.wait_vault_active(timeout)
+        return new
 
     def _ready(self, name: str) -> bool:
         pod = next((p for p in self.vault_pods() if p.metadata.name == name), None)
