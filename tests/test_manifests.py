@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients.manifests import ManifestError, load, rewrite
+from harness.clients.manifests import ManifestError, load, load_cached, rewrite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitops" / "secrets"
 
@@ -67,3 +67,27 @@ def test_malformed_documents_are_reported_not_crashed_on(tmp_path, body, message
         return
     with pytest.raises(ManifestError, match=message):
         load([f])
+
+
+def test_load_cached_parses_a_file_once_per_content(tmp_path):
+    """The toolchain's CRD bundles are read as JSON after the first parse; a changed
+    file is parsed again, and what JSON cannot give back (a YAML date) is not cached."""
+    src, cache = tmp_path / "crds.yaml", tmp_path / "parsed"
+    src.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n"
+                   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap,"
+                   " metadata: {name: b}}\n")
+    first = load_cached([src], cache)
+    assert [(d.name, d.line, d.source) for d in first] == \
+        [(d.name, d.line, d.source) for d in load([src])] == \
+        [("a", 1, str(src)), ("b", 6, str(src))]
+    [kept] = cache.glob("*.json")
+    kept.write_text(kept.read_text().replace('"a"', '"from-the-cache"'))
+    assert load_cached([src], cache)[0].name == "from-the-cache"  # read, not parsed
+    src.write_text(src.read_text().replace("name: a", "name: c"))
+    assert load_cached([src], cache)[0].name == "c"  # new content, new parse
+    dated = tmp_path / "dated.yaml"
+    dated.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n"
+                     "data: {when: 2026-12-03}\n")
+    before = set(cache.glob("*.json"))
+    assert str(load_cached([dated], cache)[0].obj["data"]["when"]) == "2026-12-03"
+    assert set(cache.glob("*.json")) == before

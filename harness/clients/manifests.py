@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -189,6 +190,39 @@ def load(paths: Iterable[Path]) -> list[Document]:
     if problems:
         raise ManifestError.invalid(problems)
     return docs
+
+
+def load_cached(paths: list[Path], cache_dir: Path) -> list[Document]:
+    """load() for files that do not change once written (the toolchain's CRD bundles),
+    each parsed once: its documents kept as JSON under `cache_dir`, named by the file's
+    content hash. Every environment start read ESO's and Argo CD's CRDs (2.8 MB of YAML,
+    0.66 CPU-s through libyaml); the JSON reads in 0.014."""
+    docs: list[Document] = []
+    for f in paths:
+        data = f.read_bytes()
+        cached = cache_dir / f"{hashlib.sha256(data).hexdigest()}.json"
+        try:
+            entries = json.loads(cached.read_text())
+        except (OSError, ValueError):
+            entries = [[d.line, d.obj] for d in load([f])]
+            _keep_json(entries, cached)
+        docs += [Document(str(f), line, obj) for line, obj in entries]
+    return docs
+
+
+def _keep_json(entries: list[list[Any]], path: Path) -> None:
+    """Write entries as JSON, whole then renamed, only if JSON gives them back unchanged
+    (a YAML date or a non-string key would not round-trip: then no cache)."""
+    try:
+        text = json.dumps(entries)
+    except (TypeError, ValueError):
+        return
+    if json.loads(text) != entries:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    staged.write_text(text)
+    os.replace(staged, path)
 
 
 def _parse(text: str) -> list[tuple[int, Any]]:

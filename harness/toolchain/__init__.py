@@ -79,6 +79,11 @@ class Toolchain:
     def spec(self, name: str) -> ComponentSpec:
         return self.lock.select([name])[0]
 
+    @property
+    def parsed_dir(self) -> Path:
+        """Where the components' YAML files are kept parsed (manifests.load_cached)."""
+        return self.cache.root / "parsed"
+
     def status(self, only: list[str] | None = None, deep: bool = True) -> list[ComponentStatus]:
         out = []
         for spec in self.lock.select(only):

@@ -577,7 +577,7 @@ class LocalEnvironment:
             raise HarnessError(f"unknown CRD set {name!r}; known: {', '.join(self.CRD_SETS)}")
         tool = self.CRD_SETS[name]
         files = [self.toolchain.file(tool, f) for f in self.toolchain.spec(tool).files]
-        docs = manifests.load(files)
+        docs = manifests.load_cached(files, self.toolchain.parsed_dir)
         dyn = DynamicClient(self.kube.api_client())
         manifests.validate(docs, dyn)
         manifests.apply(docs, dyn, events)

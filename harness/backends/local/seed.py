@@ -130,7 +130,7 @@ def build_seed(environment: Callable[[Settings, Toolchain], Any], settings: Sett
             apiserver.start()  # stopped below; `down` kills it too if we die first
             try:
                 dyn = DynamicClient(kube.api_client())
-                manifests.ensure_crds(manifests.load(files), dyn)
+                manifests.ensure_crds(manifests.load_cached(files, toolchain.parsed_dir), dyn)
             finally:
                 apiserver.stop()
             etcd = env.etcd

@@ -153,7 +153,8 @@ class ArgoCD(Component):
         kube = self.ctx.require(Kube)
 
         dyn = DynamicClient(kube.api_client())
-        manifests.ensure_crds(manifests.load(self.crd_files()), dyn)
+        manifests.ensure_crds(manifests.load_cached(self.crd_files(),
+                                                    self.ctx.toolchain.parsed_dir), dyn)
         objects = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
             _cm("argocd-cm", {"timeout.reconciliation": "180s",

@@ -128,7 +128,8 @@ class ExternalSecretsOperator(Component):
 
         api = kube.api_client()
         dyn = DynamicClient(api)
-        manifests.ensure_crds(manifests.load(self.crd_files()), dyn)
+        manifests.ensure_crds(manifests.load_cached(self.crd_files(),
+                                                    self.ctx.toolchain.parsed_dir), dyn)
         docs = manifests.load([packaged_manifest("external-secrets.yaml"),
                                packaged_manifest("vault-auth.yaml")])
         manifests.validate(docs, dyn)
