@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -91,6 +92,22 @@ GROUP_SECONDS: dict[str, float] = {
     "scenarios/test_secret_failures.py": 22,
     "tests/test_apply_errors.py": 20,
 }
+# Groups with a test that uses the session's `platform` (a dev environment each worker
+# starts when it first needs one). They are worker gw0's first choice and the other
+# workers' last: their ~480 s fit one worker, while a platform per worker cost three more
+# starts and ~90 CPU-s of environments at rest in a CPU-bound run (docs/suite-time.md).
+# tests/test_xdist_groups.py keeps the list equal to what collection finds.
+PLATFORM_GROUPS = frozenset({
+    "harness/testing/suites/test_platform_repo.py", "scenarios/test_alerts.py",
+    "scenarios/test_alerts_in_cluster.py", "scenarios/test_apply.py",
+    "scenarios/test_cluster_seed.py", "scenarios/test_control_plane.py",
+    "scenarios/test_diagnostics.py", "scenarios/test_existing_backend.py",
+    "scenarios/test_gitops_in_cluster.py", "scenarios/test_network_faults.py",
+    "scenarios/test_pod_faults.py", "scenarios/test_refresh_timing.py",
+    "scenarios/test_rotation.py", "scenarios/test_runbook.py",
+    "scenarios/test_runbook_local.py", "scenarios/test_secret_failures.py",
+    "scenarios/test_secret_sync.py", "scenarios/test_zz_redaction_sweep.py"})
+PLATFORM_WORKER = "gw0"
 # Groups that run with no other group beside them, after all the others: the real-node
 # suites missed their own deadlines (a pods restore RTO of 43 s against 30 s) next to
 # three workers, each with a platform of its own, on two cores.
@@ -118,6 +135,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     def priority(scope: str) -> tuple[bool, float]:
         return scope in ALONE, -seconds.get(scope, 0.0)
 
+    def for_node(node: Any) -> Callable[[str], tuple[bool, bool, float]]:
+        """`priority` as `node` sees it: the platform worker takes the PLATFORM_GROUPS
+        first, every other worker takes them last."""
+        platform_worker = getattr(node.gateway, "id", None) == PLATFORM_WORKER
+
+        def key(scope: str) -> tuple[bool, bool, float]:
+            alone, length = priority(scope)
+            return alone, (scope in PLATFORM_GROUPS) != platform_worker, length
+        return key
+
     class GroupScheduling(LoadScopeScheduling):
         """A worker keeps its last test until it gets more or is told to stop (the test
         needs its successor to run), so the ALONE groups go to the last worker left
@@ -130,7 +157,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return bool(self.workqueue) and min(self.workqueue, key=priority) in ALONE
 
         def _assign_work_unit(self, node: Any) -> None:
-            for scope in sorted(self.workqueue, key=priority):
+            for scope in sorted(self.workqueue, key=for_node(node)):
                 self.workqueue.move_to_end(scope)
             if self._alone_next() and (node.shutting_down or any(
                     not other.shutting_down or self._pending_of(work)

@@ -81,3 +81,70 @@ pytest_configure = root.pytest_configure
     assert spans["test_unknown.py"][0] >= min(e for _, e in others[:2]), spans
     recorded = json.loads(cache.read_text())
     assert recorded["real_node"] >= 2.4 and recorded["tests/test_unknown.py"] >= 1.2
+
+
+PLATFORM_PROBE = '''
+import json, os
+def pytest_collection_finish(session):
+    from conftest import xdist_group
+    groups = {xdist_group(i.nodeid) for i in session.items if "platform" in i.fixturenames}
+    with open(os.environ["PLATFORM_GROUPS_OUT"], "w") as out:
+        json.dump(sorted(groups), out)
+'''
+
+
+def test_the_platform_groups_are_exactly_the_groups_using_the_session_platform(
+        tmp_path: Path) -> None:
+    """What the suite's collection says: groups with a test that requests `platform`,
+    itself or through another fixture (eso, vault, kube ...)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "platform_probe.py").write_text(PLATFORM_PROBE)
+    out = tmp_path / "groups.json"
+    env = {**os.environ, "PLATFORM_GROUPS_OUT": str(out),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0",
+                           "-p", "no:cacheprovider", "-p", "platform_probe",
+                           "-m", "not real_node"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert set(json.loads(out.read_text())) == conftest.PLATFORM_GROUPS
+
+
+WHO = '''
+import json, os, time
+def test_0():
+    time.sleep({sleep})
+    with open(os.environ["CLOCK_LOG"], "a") as log:
+        log.write(json.dumps([__file__.rsplit("/", 1)[-1],
+                              os.environ["PYTEST_XDIST_WORKER"]]) + "\\n")
+'''
+
+
+def test_the_platform_groups_go_to_the_platform_worker(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real scheduler on two real workers: gw0 takes the groups that use the session
+    platform, gw1 the others — one platform is started, not two."""
+    pytester.makeconftest(f'''
+import importlib.util
+spec = importlib.util.spec_from_file_location("heracles_root", {str(ROOT / "conftest.py")!r})
+root = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(root)
+pytest_xdist_make_scheduler = root.pytest_xdist_make_scheduler
+pytest_configure = root.pytest_configure
+''')
+    uses, own = ["scenarios/test_alerts.py", "scenarios/test_apply.py"], \
+        ["tests/test_a.py", "tests/test_b.py", "tests/test_c.py"]
+    assert set(uses) <= conftest.PLATFORM_GROUPS and not set(own) & conftest.PLATFORM_GROUPS
+    for path in uses + own:
+        (pytester.path / path).parent.mkdir(exist_ok=True)
+        (pytester.path / path).write_text(WHO.format(sleep=0.5 if path in uses else 0.8))
+    log = tmp_path / "who.log"
+    monkeypatch.setenv("CLOCK_LOG", str(log))
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(
+        passed=5)
+    ran = dict(json.loads(line) for line in log.read_text().splitlines())
+    assert {ran["test_alerts.py"], ran["test_apply.py"]} == {"gw0"}, ran
+    assert ran["test_a.py"] == "gw1", ran
