@@ -30,6 +30,18 @@ def test_files_are_groups_except_the_real_node_and_staging_groups() -> None:
         "scenarios/staging/test_backup_restore.py"
 
 
+def use_the_root_scheduler(pytester: pytest.Pytester) -> None:
+    """The pytester run schedules with this repository's conftest.py."""
+    pytester.makeconftest(f'''
+import importlib.util
+spec = importlib.util.spec_from_file_location("heracles_root", {str(ROOT / "conftest.py")!r})
+root = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(root)
+pytest_xdist_make_scheduler = root.pytest_xdist_make_scheduler
+pytest_configure = root.pytest_configure
+''')
+
+
 SLEEPER = '''
 import json, os, time
 def _record(name, t0):
@@ -48,14 +60,7 @@ def test_the_scheduler_runs_known_long_groups_first_and_the_real_node_group_last
     """The real scheduler, on real xdist workers: a group known to be long starts before
     a group of unknown length; the real-node group starts once every other group has
     ended, and nothing runs beside it; the run's group lengths land in the cache."""
-    pytester.makeconftest(f'''
-import importlib.util
-spec = importlib.util.spec_from_file_location("heracles_root", {str(ROOT / "conftest.py")!r})
-root = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(root)
-pytest_xdist_make_scheduler = root.pytest_xdist_make_scheduler
-pytest_configure = root.pytest_configure
-''')
+    use_the_root_scheduler(pytester)
     for path in ("tests/test_long.py", "tests/test_longer.py", "tests/test_unknown.py",
                  "scenarios/test_pods_backend.py", "scenarios/test_kind_backend.py"):
         (pytester.path / path).parent.mkdir(exist_ok=True)
@@ -127,14 +132,7 @@ def test_the_platform_groups_go_to_the_platform_worker(
         pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real scheduler on two real workers: gw0 takes the groups that use the session
     platform, gw1 the others — one platform is started, not two."""
-    pytester.makeconftest(f'''
-import importlib.util
-spec = importlib.util.spec_from_file_location("heracles_root", {str(ROOT / "conftest.py")!r})
-root = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(root)
-pytest_xdist_make_scheduler = root.pytest_xdist_make_scheduler
-pytest_configure = root.pytest_configure
-''')
+    use_the_root_scheduler(pytester)
     uses, own = ["scenarios/test_alerts.py", "scenarios/test_apply.py"], \
         ["tests/test_a.py", "tests/test_b.py", "tests/test_c.py"]
     assert set(uses) <= conftest.PLATFORM_GROUPS and not set(own) & conftest.PLATFORM_GROUPS
