@@ -91,3 +91,11 @@ def test_load_cached_parses_a_file_once_per_content(tmp_path):
     before = set(cache.glob("*.json"))
     assert str(load_cached([dated], cache)[0].obj["data"]["when"]) == "2026-12-03"
     assert set(cache.glob("*.json")) == before
+
+
+def test_load_cached_without_a_writable_cache_still_loads(tmp_path):
+    src = tmp_path / "crds.yaml"
+    src.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    assert [d.name for d in load_cached([src], blocked / "parsed")] == ["a"]

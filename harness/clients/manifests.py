@@ -10,6 +10,7 @@ map in memory — logged, the files untouched — and the rest is server-side ap
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -219,10 +220,14 @@ def _keep_json(entries: list[list[Any]], path: Path) -> None:
         return
     if json.loads(text) != entries:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.{os.getpid()}")
-    staged.write_text(text)
-    os.replace(staged, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(text)
+        os.replace(staged, path)
+    except OSError:  # a read-only cache: parsed again next time, nothing lost
+        with contextlib.suppress(OSError):
+            staged.unlink()
 
 
 def _parse(text: str) -> list[tuple[int, Any]]:
