@@ -31,9 +31,11 @@ def test_a_value_that_never_arrives_times_out_on_time_naming_the_secret(
         eso, vault, vault_store, namespace):
     """wait_value watches the Secret: a change that never comes ends at the deadline,
     the message names the Secret and why (not the awaited value), for a Secret that
-    exists and one that never will."""
+    exists and one that never will, with what ESO says of its ExternalSecret."""
     synced_secret(eso, vault, vault_store, namespace, value="delivered-once")
-    for name, why in (("app", "not the expected value yet"), ("absent", "does not exist")):
+    for name, why, eso_says in (
+            ("app", "not the expected value yet", "Ready condition True/SecretSynced"),
+            ("absent", "does not exist", "ExternalSecret could not be read (404")):
         t0 = time.monotonic()
         with pytest.raises(WaitTimeout) as caught:
             eso.wait_value(namespace, name, "password", "never-written-7f1", timeout=3)
@@ -42,6 +44,7 @@ def test_a_value_that_never_arrives_times_out_on_time_naming_the_secret(
         message = str(caught.value)
         assert f"Secret {namespace}/{name}[password] updated" in message
         assert why in message and "never-written-7f1" not in message
+        assert eso_says in message, message
 
 
 @pytest.mark.needs("eso-metrics")

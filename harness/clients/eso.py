@@ -15,6 +15,7 @@ from kubernetes.dynamic import DynamicClient
 
 from harness.clients import manifests
 from harness.errors import HarnessError
+from harness.runtime.redact import redact
 from harness.wait import Hopeless, WaitTimeout, eventually
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ class ExternalSecretsClient:
             self.kube.watch_secret(namespace, name, arrived, timeout,
                                    description=f"Secret {namespace}/{name}[{key}] updated")
         except WaitTimeout as exc:
-            raise WaitTimeout(f"{exc}; {self._why(namespace, name)}") from None
+            raise WaitTimeout(redact(f"{exc}; {self._why(namespace, name)}")) from None
         return time.monotonic() - t0
 
     def _why(self, namespace: str, name: str) -> str:
