@@ -6,7 +6,6 @@ the ESO metrics URL, as they would reach anyone's cluster."""
 
 from __future__ import annotations
 
-import port_for
 import pytest
 import yaml
 from kubernetes import client
@@ -39,9 +38,9 @@ def test_the_secret_sync_suites_pass_through_the_existing_backend(platform, tmp_
     assert reasons and all("reads Vault's audit log file" in r for r in reasons), reasons
 
 
-def test_an_unreachable_vault_is_named_with_the_config_file(platform, tmp_path):
+def test_an_unreachable_vault_is_named_with_the_config_file(platform, tmp_path, free_port):
     cfg = yaml.safe_load(export_config(platform, tmp_path / "e.yaml").read_text())
-    cfg["vault"]["address"] = f"http://127.0.0.1:{port_for.select_random()}"
+    cfg["vault"]["address"] = f"http://127.0.0.1:{free_port}"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     with pytest.raises(HarnessError, match=rf"{bad}: cannot reach Vault at http://127.0.0.1"):

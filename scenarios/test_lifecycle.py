@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from harness import eventually
+from harness.runtime.ports import PortRegistry
 from harness.runtime.registry import processes_of_run
 from harness.settings import Settings
 from harness.toolchain import Toolchain
@@ -67,8 +68,7 @@ def test_up_attach_kubectl_down_leaves_no_process(cli_env):
 
     harness(cli_env, "down")
     assert processes_of_run(rid) == []
-    ports = json.loads((Path(cli_env["HERACLES_REGISTRY_DIR"]) / "ports.json").read_text())
-    assert rid not in ports.values()
+    assert PortRegistry().owned_by(rid) == []
 
 
 def test_processes_of_a_sigkilled_run_are_reaped_by_the_next_up(cli_env, tmp_path):

@@ -7,7 +7,6 @@ import json
 import time
 
 import hvac
-import port_for
 import pytest
 from kubernetes import client
 
@@ -84,12 +83,13 @@ def test_a_role_bound_to_another_service_account_cannot_log_in(
 
 
 @pytest.mark.needs("eso-metrics")
-def test_an_unreachable_vault_fails_loudly_and_recovers(eso, vault, vault_store, namespace):
+def test_an_unreachable_vault_fails_loudly_and_recovers(eso, vault, vault_store, namespace,
+                                                        free_port):
     synced_secret(eso, vault, vault_store, namespace)
     store = eso.kube.custom.get_namespaced_custom_object(
         "external-secrets.io", "v1beta1", namespace, "secretstores", "vault")
     good_server = store["spec"]["provider"]["vault"]["server"]
-    closed_port = port_for.select_random()  # nothing listens there
+    closed_port = free_port  # nothing listens there
     patch = {"spec": {"provider": {"vault": {"server": f"http://127.0.0.1:{closed_port}"}}}}
     eso.kube.custom.patch_namespaced_custom_object(
         "external-secrets.io", "v1beta1", namespace, "secretstores", "vault", patch)

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import port_for
 import pytest
 import yaml
 
@@ -83,12 +82,13 @@ def test_prometheus_values_discover_vault_and_eso_and_scale_the_spec_rules() -> 
     assert yaml.safe_dump(values)  # what helm gets: plain YAML
 
 
-def test_the_git_server_with_credentials_refuses_everyone_else(tmp_path: Path) -> None:
+def test_the_git_server_with_credentials_refuses_everyone_else(tmp_path: Path,
+                                                              free_port: int) -> None:
     repos = tmp_path / "repos"
     subprocess.run(["git", "init", "-q", "--bare", str(repos / "platform.git")], check=True)
     creds = tmp_path / "credentials"
     write_private(creds, b"heracles:s3cret-pass")
-    port = port_for.select_random()
+    port = free_port
     server = subprocess.Popen([sys.executable, "-m", "harness.daemons.gitserver",
                                f"--root={repos}", f"--port={port}", "--git=git",
                                f"--auth-file={creds}"], stderr=subprocess.DEVNULL)

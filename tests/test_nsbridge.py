@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import port_for
 import pytest
 
 from harness.daemons.nsbridge import egress_target_in_node
@@ -53,12 +52,12 @@ def _exchange(sock: socket.socket, data: bytes) -> bytes:
     return sock.recv(128)
 
 
-def test_bridge_reaches_inside_the_namespace_and_refuses_names(netns: int,
-                                                              tmp_path: Path) -> None:
+def test_bridge_reaches_inside_the_namespace_and_refuses_names(netns: int, tmp_path: Path,
+                                                              free_port: int) -> None:
     server = subprocess.Popen(["nsenter", f"--net=/proc/{netns}/ns/net", sys.executable,
                                "-c", SERVER, "10.99.0.1", "8080"], stdout=subprocess.PIPE)
     assert server.stdout is not None and server.stdout.readline().startswith(b"listening")
-    host_port = port_for.select_random()
+    host_port = free_port
     egress = tmp_path / "egress.sock"
     ready = tmp_path / "ready"
     bridge = subprocess.Popen([sys.executable, "-m", "harness.daemons.nsbridge",
@@ -128,12 +127,12 @@ def test_runc_wrapper_drops_only_what_the_bounding_set_lacks(tmp_path: Path) -> 
                                if not (bounding >> bit) & 1)
 
 
-def test_forwards_file_opens_node_to_host_forwards_on_sighup(netns: int,
-                                                            tmp_path: Path) -> None:
+def test_forwards_file_opens_node_to_host_forwards_on_sighup(netns: int, tmp_path: Path,
+                                                            free_port: int) -> None:
     """`node:NS=HOST` entries (Node.publish): a listener inside the namespace that
     reaches a server on the host's 127.0.0.1 — what a Pod's Service to the harness's Git
     server or alert receiver rides on. Added and removed while the bridge runs."""
-    host_port = port_for.select_random()
+    host_port = free_port
     server = subprocess.Popen([sys.executable, "-c", SERVER, "127.0.0.1", str(host_port)],
                               stdout=subprocess.PIPE)
     assert server.stdout is not None and server.stdout.readline().startswith(b"listening")

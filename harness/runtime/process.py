@@ -25,6 +25,7 @@ import mirakuru.base
 import psutil
 
 from harness.errors import ComponentStartError, HarnessError
+from harness.runtime.ports import bind_conflicts
 from harness.runtime.redact import redact
 from harness.wait import WaitTimeout, eventually
 
@@ -145,9 +146,10 @@ class ManagedProcess:
             try:
                 executor.start()
             except mirakuru.exceptions.ProcessExitedWithError as exc:
+                tail = log_tail(spec.log_path)
                 raise ComponentStartError(
                     f"{spec.name} exited with code {exc.exit_code} before it was ready "
-                    f"(log {spec.log_path}):\n{log_tail(spec.log_path)}") from None
+                    f"(log {spec.log_path}):\n{tail}{bind_conflicts(tail)}") from None
             except mirakuru.exceptions.TimeoutExpired:
                 raise ComponentStartError(
                     f"{spec.name} was not ready within its {spec.start_timeout:.0f}s deadline "

@@ -395,6 +395,17 @@ def _remote_platform(config: pytest.Config, backend: str,
 
 
 @pytest.fixture
+def free_port() -> Iterator[int]:
+    """A 127.0.0.1 port for the test's own listener, or an address nothing may answer
+    at: reserved on this machine while the test runs, so no environment is handed it
+    (port-for alone once gave a test's port to a platform starting on another worker)."""
+    from harness.runtime.ports import PortRegistry
+
+    with PortRegistry().lease() as [port]:
+        yield port
+
+
+@pytest.fixture
 def soak_seconds(request: pytest.FixtureRequest) -> float:
     """How long a soak scenario runs (--harness-soak)."""
     return float(option(request.config, "soak") or 0)

@@ -438,18 +438,15 @@ class KindEnvironment(HostServices):
         """Private daemon: the bridge to the Service's ClusterIP (kube-proxy in the node
         picks a ready endpoint, so a deleted Pod does not break it). The user's Docker:
         `kubectl port-forward` on 127.0.0.1 (one Pod), marked with the run id."""
+        [local] = self.registry.ports.allocate(self.run_id, 1)
         if self.docker_mode == "private":
             svc = json.loads(self.run_kubectl("get", "service", "-n", namespace, service,
                                               "-o", "json"))
             cluster_ip = svc.get("spec", {}).get("clusterIP")
             if not cluster_ip or cluster_ip == "None":
                 raise BackendError(f"service {namespace}/{service} has no ClusterIP")
-            [local] = self.registry.ports.allocate(self.run_id, 1)
             self._add_forward(f"127.0.0.1:{local}={cluster_ip}:{port}")
             return f"127.0.0.1:{local}"
-        import port_for
-
-        local = port_for.select_random()
         self.forwards.append(subprocess.Popen(
             [self.kubectl, "--kubeconfig", str(self.config.kubeconfig), "port-forward",
              "-n", namespace, "--address", "127.0.0.1", f"svc/{service}",
