@@ -69,6 +69,23 @@ def vault_status(kube, pod: str) -> dict:
     return json.loads(run.stdout)
 
 
+def applied_everywhere(kube, pods: list[str], leader: dict) -> None:
+    """Wait until each Pod has applied what the leader had committed. A Pod restarted by
+    an earlier test (the pod faults delete vault-0) refuses `raft snapshot save` with
+    500 "nothing new to snapshot" until it has applied a log entry since its start:
+    hashicorp/raft's FSM index starts at 0 when the snapshot is not restored on start
+    (hashicorp/raft#56; seen here in CI, 2026-12-03)."""
+    target = leader.get("raft_committed_index")
+    if target is None:  # no raft index in this status: nothing to wait on
+        return
+
+    def behind() -> list[str]:
+        return [p for p in pods
+                if int(vault_status(kube, p).get("raft_applied_index") or 0) < target]
+    eventually(lambda: not behind(), timeout=60,
+               description=f"{', '.join(pods)} applied raft index {target}")
+
+
 def test_raft_snapshot_restore_works_on_the_leader_and_silently_not_on_a_standby(
         kube, platform, vault, faults, namespace):
     """The runbook's `kubectl exec -n vault vault-0 -- vault operator raft snapshot
@@ -81,6 +98,7 @@ def test_raft_snapshot_restore_works_on_the_leader_and_silently_not_on_a_standby
     standby = next(p.metadata.name for p in faults.vault_pods() if p.metadata.name != active)
     key = f"{namespace}/dr-marker"
     vault.kv_put(key, value="saved-snap-9c4")
+    applied_everywhere(kube, [active, standby], vault_status(kube, active))
     for pod in (active, standby):  # each Pod keeps the snapshot on its own volume
         vault_in_pod(kube, platform, "operator", "raft", "snapshot", "save",
                      "/vault/data/backup.snap", pod=pod)

@@ -208,3 +208,30 @@ def test_helm():
     result = inner.runpytest("-ra")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*the toolchain is not installed*harness toolchain install*"])
+
+
+LEAKY_TEST = """
+def run(command, input=None):
+    assert input is None, "the command failed"
+
+def test_a_command_fed_a_token_fails():
+    token = "s." + "Q7vTz2LmXp9RkD4wYb8NcJ3f"
+    print("stdin was", token)
+    run("vault status", input=token + "\\\\n")
+"""
+
+
+def test_a_failing_frames_secret_arguments_reach_no_report(inner: pytest.Pytester) -> None:
+    """pytest prints the arguments of every frame of a failure: a root token passed as a
+    command's stdin reached a nested suite's JUnit XML in CI (2026-12-03)."""
+    token = "s." + "Q7vTz2LmXp9RkD4wYb8NcJ3f"
+    inner.makepyfile(LEAKY_TEST)
+    junit = inner.path / "junit.xml"
+    result = inner.runpytest("-p", "no:cacheprovider", f"--junitxml={junit}", "-rA")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    xml = junit.read_text()
+    assert token not in out and token not in xml
+    assert "the command failed" in out and "the command failed" in xml
+    assert "***REDACTED***" in out and "***REDACTED***" in xml
+    assert "stdin was ***REDACTED***" in out

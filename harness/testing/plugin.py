@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -441,6 +441,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     — in its setup too — gets a redacted "heracles diagnostics" section, also written to
     the JUnit XML as the property `heracles_diagnostics`."""
     report = yield
+    _redact_report(report)
     if report.when == "call":
         waits = wait_records(clear=True)
         if waits:
@@ -464,6 +465,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     report.sections.append(("heracles diagnostics", text))
     item.user_properties.append(("heracles_diagnostics", text))  # JUnit reads teardown's
     return report
+
+
+class _RedactedRepr:
+    """A failure's text with its secrets masked, printed and written to JUnit as is."""
+
+    def __init__(self, text: str, reprcrash: object) -> None:
+        self.text = text
+        self.reprcrash = reprcrash
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """Mask secrets in what a report carries: pytest prints a failing frame's arguments,
+    and `kubectl(..., input=<root token>)` once put a root token in a JUnit report. The
+    report keeps pytest's own representation when there is nothing to mask."""
+    import dataclasses
+
+    if report.failed and report.longrepr is not None:
+        text = str(report.longrepr)
+        masked = redact(text)
+        if masked != text:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if dataclasses.is_dataclass(crash) and not isinstance(crash, type):
+                crash = dataclasses.replace(crash, message=redact(getattr(crash, "message", "")))
+            report.longrepr = _RedactedRepr(masked, crash)  # type: ignore[assignment]
+    report.sections = [(title, redact(content)) for title, content in report.sections]
 
 
 def _diagnostics(env: Environment, kube: KubeClient | None = None,
@@ -612,3 +645,9 @@ def heracles_environment_factory(environment_factory: EnvironmentFactory
                                  ) -> EnvironmentFactory:
     """= `environment_factory`."""
     return environment_factory
+
+
+@pytest.fixture
+def heracles_free_port(free_port: int) -> int:
+    """= `free_port`."""
+    return free_port
