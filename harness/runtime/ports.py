@@ -89,11 +89,10 @@ def _process_alive(pid: int, create_time: float) -> bool:
 
 
 class PortRegistry:
-    def __init__(self, registry_dir: Path | None = None, *, path: Path | None = None) -> None:
+    def __init__(self, registry_dir: Path | None = None) -> None:
         """`registry_dir`: the run registry whose runs reserve through this object (a
-        reservation lasts while its run is recorded there). `path`: the reservations'
-        directory, the machine's by default; only the ports module's own tests pass one."""
-        directory = path or machine_ports_dir()
+        reservation lasts while its run is recorded there)."""
+        directory = machine_ports_dir()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = directory / "ports.json"
         self.lock = FileLock(str(directory / "ports.lock"))
