@@ -36,11 +36,19 @@ def prod(environment_factory: EnvironmentFactory) -> Iterator[LocalEnvironment]:
     """The prod profile's Vault (3-node raft, TLS), ESO (two replicas), Prometheus,
     Alertmanager, snapshots, and the database with its two stores (Argo CD and Git are
     left out: nothing here deploys)."""
+    glog_files = set(Path("/tmp").glob("weed.*"))
     with environment_factory.environment(
             "db-prod", profile="prod",
             components=("db", "prometheus", "alertmanager", "backup"),
             db_backup_interval=BACKUP_INTERVAL, db_lag_objective=LAG_OBJECTIVE) as env:
         yield env
+    # Stopped, it leaves nothing in the temp dir: PostgreSQL's socket directory (this
+    # state dir is too long for a socket address), SeaweedFS's gRPC sockets, and no
+    # weed.* log files (its logs go to the process logs, which are redacted).
+    left = [path for path in (env.database.socket, *env.object_store.grpc_sockets())
+            if path.exists() and env.settings.state_dir not in path.parents]
+    left += sorted(set(Path("/tmp").glob("weed.*")) - glog_files)
+    assert left == [], f"left in the temp dir after down: {left}"
 
 
 def _db(env: LocalEnvironment) -> Database:

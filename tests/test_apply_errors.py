@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from harness.clients import manifests
+from harness.clients.kube import dynamic_client as harness_dynamic_client
 from harness.clients.manifests import ApplyInterrupted, Document
 
 API_V1 = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
@@ -168,6 +169,27 @@ def test_an_api_server_gone_before_anything_is_applied_says_nothing_was(tmp_path
     assert "connection refused" in str(err.value)
 
 
+def test_the_harness_dynamic_client_keeps_discovery_in_memory(tmp_path, monkeypatch):
+    """The library's default cache file is /tmp/osrcp-<host:port>.json: one left per
+    environment, read back by a later environment on the same port."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fake = FakeApiServer(applies_before_loss=99, how="refuse")
+    serving = fake.serve()
+    address = next(serving)
+    try:
+        config = client.Configuration()
+        config.host = address
+        dyn = harness_dynamic_client(client.ApiClient(config))
+        assert dyn.resources.get(api_version="v1", kind="ConfigMap").name == "configmaps"
+        assert list(tmp_path.iterdir()) == []
+        DynamicClient(client.ApiClient(config))  # what it replaces: a file in the temp dir
+        assert [p.name[:6] for p in tmp_path.iterdir()] == ["osrcp-"]
+    finally:
+        serving.close()
+
+
 @pytest.mark.slow
 def test_losing_a_real_kube_apiserver_mid_apply(tmp_path):
     """The same against a real kube-apiserver (etcd + control plane of the toolchain),
@@ -185,7 +207,7 @@ def test_losing_a_real_kube_apiserver_mid_apply(tmp_path):
         pytest.skip(f"toolchain not built: {exc}")
     platform = LocalEnvironment(settings).up(["kube"])
     try:
-        dyn = DynamicClient(platform.kube_client().api_client)
+        dyn = harness_dynamic_client(platform.kube_client().api_client)
         apiserver = platform.process("kube-apiserver")
         applied: list[str] = []
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from harness.backends.local.components.toxiproxy import Toxiproxy
 from harness.backends.local.components.vault import IN_CLUSTER_NAMES, NODES, Vault
 from harness.backends.local.profiles import COMPONENTS, PROFILE_COMPONENTS, resolve_components
 from harness.backends.local.service_map import service_map
+from harness.db.postgres import socket_dir
 from harness.runtime.pki import PKI
 from harness.runtime.process import ProcessSpec
 from harness.runtime.registry import RunRegistry
@@ -53,6 +54,17 @@ IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 
 
 # ---- building a real context without running anything -------------------------------------
+@pytest.fixture(autouse=True)
+def _no_socket_dir_left(tmp_path: Path) -> Iterator[None]:
+    """A prod context's write_files makes PostgreSQL's socket directory, in the temp dir
+    when this state dir is too long for a socket address; no server ever stops here to
+    remove it, so the test does (one was left per prod test and run)."""
+    yield
+    outside = socket_dir(tmp_path / "state")
+    if tmp_path not in outside.parents and outside.is_dir():
+        outside.rmdir()
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A toolchain cache whose Go/PyPI entries hold placeholders that are never run."""

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes import client
-from kubernetes.dynamic import DynamicClient
 
 from harness.clients import manifests
+from harness.clients.kube import dynamic_client
 from harness.errors import HarnessError
 from harness.runtime.redact import redact
 from harness.wait import Hopeless, WaitTimeout, eventually
@@ -75,7 +75,7 @@ class ExternalSecretsClient:
     def __init__(self, env: ClusterView, kube: KubeClient) -> None:
         self.env = env
         self.kube = kube
-        self.dyn = DynamicClient(kube.api_client)
+        self.dyn = dynamic_client(kube.api_client)
 
     # ---- applying ------------------------------------------------------------------------
     def apply(self, path: Path | str, namespace: str | None = None,

@@ -154,3 +154,30 @@ def publish_service(api_client: Any, namespace: str, service: str, ip: str, port
                 raise HarnessError(f"publishing {namespace}/{service}: {exc.reason}"
                                    ) from None
     return f"{service}.{namespace}.svc.cluster.local:{port}"
+
+
+# A path that can never exist ("/dev/null" is no directory): the library then starts
+# from an empty discovery cache.
+_NO_CACHE_FILE = "/dev/null/discovery.json"
+
+
+@functools.cache
+def _memory_discoverer() -> type:
+    from kubernetes.dynamic.discovery import LazyDiscoverer
+
+    class MemoryDiscoverer(LazyDiscoverer):
+        def _write_cache(self) -> None:
+            pass
+
+    return MemoryDiscoverer
+
+
+def dynamic_client(api_client: Any) -> Any:
+    """A kubernetes DynamicClient whose discovery stays in memory. The library's default
+    writes /tmp/osrcp-<hash of host:port>.json and reads it back in any later process:
+    one file left per environment, and a later environment given the same port started
+    from the earlier one's API groups."""
+    from kubernetes.dynamic import DynamicClient
+
+    return DynamicClient(api_client, cache_file=_NO_CACHE_FILE,
+                         discoverer=_memory_discoverer())

@@ -41,11 +41,10 @@ def apply_manifests(platform: Environment, paths: list[Path], log: Log = _quiet)
 
 def _apply(platform: Environment, paths: list[Path], log: Log) -> list[Document]:
     """apply_manifests, returning the applied (service-mapped) documents."""
-    from kubernetes.dynamic import DynamicClient
-
     from harness.clients import manifests
+    from harness.clients.kube import dynamic_client
 
-    dyn = DynamicClient(platform.kube_client().api_client)
+    dyn = dynamic_client(platform.kube_client().api_client)
     docs = manifests.apply_paths(paths, dyn, platform.service_map(), log=log)
     platform.after_apply(docs)
     return docs

@@ -634,9 +634,8 @@ def apply_repo(platform: LocalEnvironment, root: Path, namespace: str = "default
     apply (validated, service-mapped). Returns a report: what was discovered, applied,
     seeded (and whether values are placeholders). With Applications, what is applied is
     what the chosen environment's Applications render (`payload`)."""
-    from kubernetes.dynamic import DynamicClient
-
     from harness.backends.local.components.eso import VAULT_POLICY, VAULT_ROLE
+    from harness.clients.kube import dynamic_client
     from harness.vault_config.seed import parse_seed
 
     if found is None:
@@ -649,7 +648,7 @@ def apply_repo(platform: LocalEnvironment, root: Path, namespace: str = "default
     entry_points = [d for d in found.docs if d.api_version.startswith("argoproj.io/")]
     docs = [copy.deepcopy(d) for d in payload(found, env)]
     view = RepoScan(found.root, docs=docs)
-    dyn = DynamicClient(platform.kube.api_client())
+    dyn = dynamic_client(platform.kube.api_client())
     for d in docs:
         meta = d.obj.setdefault("metadata", {})
         scoped = _namespaced(dyn, d)

@@ -569,16 +569,15 @@ class LocalEnvironment:
 
     def install_crds(self, name: str, events: Events = _quiet) -> list[str]:
         """Server-side apply a CRD set from the toolchain cache (never the internet)."""
-        from kubernetes.dynamic import DynamicClient
-
         from harness.clients import manifests
+        from harness.clients.kube import dynamic_client
 
         if name not in self.CRD_SETS:
             raise HarnessError(f"unknown CRD set {name!r}; known: {', '.join(self.CRD_SETS)}")
         tool = self.CRD_SETS[name]
         files = [self.toolchain.file(tool, f) for f in self.toolchain.spec(tool).files]
         docs = manifests.load_cached(files, self.toolchain.parsed_dir)
-        dyn = DynamicClient(self.kube.api_client())
+        dyn = dynamic_client(self.kube.api_client())
         manifests.validate(docs, dyn)
         manifests.apply(docs, dyn, events)
         return [d.name for d in docs]

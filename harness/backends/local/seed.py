@@ -117,7 +117,7 @@ def build_seed(environment: Callable[[Settings, Toolchain], Any], settings: Sett
     throw-away `environment` (the local backend's class), apply the CRDs, stop the
     apiserver, forget what belongs to that apiserver alone, snapshot etcd to `path`
     (written whole, then renamed)."""
-    from kubernetes.dynamic import DynamicClient
+    from harness.clients.kube import dynamic_client
 
     with tempfile.TemporaryDirectory(prefix="heracles-seed-") as tmp:
         env = environment(settings.with_(state_dir=Path(tmp) / "state", profile="dev",
@@ -129,7 +129,7 @@ def build_seed(environment: Callable[[Settings, Toolchain], Any], settings: Sett
             apiserver = kube.process("kube-apiserver")
             apiserver.start()  # stopped below; `down` kills it too if we die first
             try:
-                dyn = DynamicClient(kube.api_client())
+                dyn = dynamic_client(kube.api_client())
                 manifests.ensure_crds(manifests.load_cached(files, toolchain.parsed_dir), dyn)
             finally:
                 apiserver.stop()

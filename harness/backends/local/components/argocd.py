@@ -148,11 +148,11 @@ class ArgoCD(Component):
 
     def install(self) -> None:
         """Argo CD's CRDs, its ConfigMaps, the default AppProject and its Secret."""
-        from kubernetes.dynamic import DynamicClient
+        from harness.clients.kube import dynamic_client
 
         kube = self.ctx.require(Kube)
 
-        dyn = DynamicClient(kube.api_client())
+        dyn = dynamic_client(kube.api_client())
         manifests.ensure_crds(manifests.load_cached(self.crd_files(),
                                                     self.ctx.toolchain.parsed_dir), dyn)
         objects = [

@@ -75,6 +75,23 @@ class Database(Component):
     def socket(self) -> Path:
         return socket_dir(self.ctx.state.root)
 
+    def stop(self) -> None:
+        super().stop()
+        self._remove_outside_socket_dir()
+
+    def _remove_outside_socket_dir(self) -> None:
+        """The socket directory in the temp dir (a state directory too long for a socket
+        address) goes with the server: one was left behind per environment."""
+        sock = self.socket
+        if self.ctx.state.root in sock.parents or not sock.is_dir():
+            return
+        for stale in sock.glob(".s.PGSQL.*"):
+            stale.unlink(missing_ok=True)
+        try:
+            sock.rmdir()
+        except OSError:
+            pass  # something else is in it: not ours to remove
+
     @property
     def pgbackrest_config(self) -> Path:
         return self._dir / "pgbackrest.conf"

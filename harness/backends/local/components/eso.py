@@ -124,10 +124,10 @@ class ExternalSecretsOperator(Component):
 
     def install(self) -> None:
         kube, vault = self.ctx.require(Kube), self.ctx.require(Vault)
-        from kubernetes.dynamic import DynamicClient
+        from harness.clients.kube import dynamic_client
 
         api = kube.api_client()
-        dyn = DynamicClient(api)
+        dyn = dynamic_client(api)
         manifests.ensure_crds(manifests.load_cached(self.crd_files(),
                                                     self.ctx.toolchain.parsed_dir), dyn)
         docs = manifests.load([packaged_manifest("external-secrets.yaml"),

@@ -30,6 +30,10 @@ REGIONS = ("region-a", "region-b")
 OFFSETS = {"master": 0, "master.grpc": 1, "volume": 2, "volume.grpc": 3, "filer": 4,
            "filer.grpc": 5, "s3": 6, "s3.grpc": 7}
 STOP_GRACE = 3.0  # seconds a `weed server` gets after SIGTERM (process_specs says why)
+# Where a weed server puts the local gRPC socket of each of its servers: fixed by
+# SeaweedFS (not configurable), so a killed server leaves its sockets there.
+GRPC_SOCKETS = {"master": "master.grpc", "volume": "volume.grpc", "filer": "filer.grpc",
+                "s3": "s3.grpc"}
 
 
 class ObjectStore(Component):
@@ -41,6 +45,21 @@ class ObjectStore(Component):
 
     def port_of(self, region: str, what: str) -> int:
         return self.ctx.port(f"s3.{region}") + OFFSETS[what]
+
+    def stop(self) -> None:
+        super().stop()
+        self._remove_grpc_sockets()
+
+    def grpc_sockets(self) -> list[Path]:
+        """Where its servers put their local gRPC sockets (GRPC_SOCKETS)."""
+        return [Path(f"/tmp/seaweedfs-{server}-grpc-{self.port_of(region, port)}.sock")
+                for region in REGIONS for server, port in GRPC_SOCKETS.items()]
+
+    def _remove_grpc_sockets(self) -> None:
+        """The sockets its servers left in /tmp, now that they are gone."""
+        for sock in self.grpc_sockets():
+            if sock.is_socket():
+                sock.unlink(missing_ok=True)
 
     def s3_port(self, region: str = "region-a") -> int:
         return self.port_of(region, "s3")
@@ -95,21 +114,25 @@ class ObjectStore(Component):
     def apply_external_secrets(self, api: Any, vault: Vault) -> None:
         """The database's store (in-cluster Vault address made local) and its two
         ExternalSecrets."""
-        from kubernetes.dynamic import DynamicClient
-
         from harness.clients import manifests
+        from harness.clients.kube import dynamic_client
 
-        dyn = DynamicClient(api)
+        dyn = dynamic_client(api)
         docs = [manifests.Document("<harness: database store>", 1,
                                    credentials.store_object(vault)),
                 *manifests.load([credentials.manifest(self.ctx.settings.fixtures_dir)])]
         manifests.validate(docs, dyn)
         manifests.apply(manifests.rewrite(docs, self.ctx.service_map()), dyn)
 
+    def _weed(self, *args: str) -> list[str]:
+        """A weed command line logging to stderr only (the process log, redacted): by
+        default glog also writes weed.* files into /tmp, outside the state directory."""
+        return [self.bin("seaweedfs", "weed"), "-logtostderr=true", *args]
+
     def _server_argv(self, region: str) -> list[str]:
         p = {what: self.port_of(region, what) for what in OFFSETS}
         return [
-            self.bin("seaweedfs", "weed"), "server",
+            *self._weed("server"),
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-dir={self.ctx.state.data(self.process_name(region))}",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
@@ -151,7 +174,7 @@ class ObjectStore(Component):
                 name, self._server_argv(region), self._takes_writes(region),
                 data_dir=self.ctx.state.data(name), after=(), stop_grace=STOP_GRACE))
         metrics = self.ctx.port("s3.replication")
-        sync = [self.bin("seaweedfs", "weed"), "filer.sync",
+        sync = [*self._weed("filer.sync"),
                 f"-a={self._filer('region-a')}", f"-b={self._filer('region-b')}",
                 "-isActivePassive", "-a.path=/buckets", "-b.path=/buckets",
                 "-metricsIp=127.0.0.1", f"-metricsPort={metrics}"]
@@ -167,7 +190,7 @@ class ObjectStore(Component):
         """One `weed shell` command against a region's master (output never logged: it
         can print identities)."""
         master = f"127.0.0.1:{self.port_of(region, 'master')}.{self.port_of(region, 'master.grpc')}"
-        out = subprocess.run([self.bin("seaweedfs", "weed"), "shell", f"-master={master}"],
+        out = subprocess.run(self._weed("shell", f"-master={master}"),
                              input=command + "\n", capture_output=True, text=True,
                              timeout=timeout, check=False)
         if out.returncode != 0:

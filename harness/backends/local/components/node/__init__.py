@@ -229,11 +229,11 @@ class Node(Component):
         self.import_images(NODE_IMAGES)
         kube = self.ctx.require(Kube)
         self.wait_ready(kube)
-        from kubernetes.dynamic import DynamicClient
+        from harness.clients.kube import dynamic_client
 
         upstream = self.ctx.toolchain.file("local-path-provisioner", "local-path-storage.yaml")
         paths = write_addons(self.paths.addons, upstream, self.paths.volumes)
-        dyn = DynamicClient(kube.api_client())
+        dyn = dynamic_client(kube.api_client())
         docs = manifests.load(paths)
         manifests.validate(docs, dyn)
         manifests.apply(docs, dyn)
