@@ -45,7 +45,7 @@ def prod(environment_factory: EnvironmentFactory) -> Iterator[LocalEnvironment]:
     # Stopped, it leaves nothing in the temp dir: PostgreSQL's socket directory (this
     # state dir is too long for a socket address), SeaweedFS's gRPC sockets, and no
     # weed.* log files (its logs go to the process logs, which are redacted).
-    left = [path for path in (env.database.socket, *env.object_store.grpc_sockets())
+    left = [path for path in (env.database.socket, *env.object_store.temp_paths())
             if path.exists() and env.settings.state_dir not in path.parents]
     left += sorted(set(Path("/tmp").glob("weed.*")) - glog_files)
     assert left == [], f"left in the temp dir after down: {left}"

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -50,6 +51,37 @@ def test_leftovers_of_a_run_whose_owner_died_are_reaped(registry, tmp_path):
     assert registry.get("dead-run") is None
     assert registry.ports.owned_by("dead-run") == []
     assert '"status": "down"' in (state / "environment.json").read_text()
+
+
+def test_what_a_dead_run_kept_outside_its_state_dir_is_removed(registry, tmp_path):
+    """Its record's temp_paths (a socket directory, a socket) go with it; a path outside
+    the temp dir is never touched, whatever the record says."""
+    import json
+    import socket
+
+    sock_dir = tmp_path / "heracles-pg-test"
+    sock_dir.mkdir()
+    (sock_dir / ".s.PGSQL.5432.lock").write_text("4242\n")
+    grpc = tmp_path / "g.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(grpc))
+    listener.close()
+    elsewhere = Path(os.path.expanduser("~")) / ".heracles-reaper-test-keep"
+    elsewhere.write_text("not the reaper's")
+    try:
+        state = tmp_path / "state"
+        state.mkdir()
+        (state / "environment.json").write_text(json.dumps({
+            "run_id": "dead-run", "status": "up",
+            "temp_paths": [str(sock_dir), str(grpc), str(elsewhere)]}))
+        pid, created = dead_owner()
+        write(registry, RunRecord("dead-run", str(state), pid, created, "session", 0))
+
+        assert registry.reap() == ["dead-run"]
+        assert not sock_dir.exists() and not grpc.exists()
+        assert elsewhere.read_text() == "not the reaper's"
+    finally:
+        elsewhere.unlink(missing_ok=True)
 
 
 def test_a_detached_environment_is_not_reaped(registry, tmp_path):

@@ -25,6 +25,7 @@ from filelock import FileLock
 from harness.runtime.node_host import release_host, sysctl_runs
 from harness.runtime.ports import PortRegistry
 from harness.runtime.process import PIDS_DIR, REGISTRY_ENV, RUN_ID_ENV, pid_record_dir
+from harness.runtime.state import remove_temp_paths
 
 
 def new_run_id() -> str:
@@ -262,6 +263,7 @@ def _mark_state_down(state_dir: Path, run_id: str) -> None:
     except (OSError, ValueError):
         return
     if data.get("run_id") == run_id:
+        remove_temp_paths(list(data.get("temp_paths") or []))
         data["status"] = "down"
         data["reaped_at"] = time.time()
         tmp = env_file.with_suffix(f".tmp-{os.getpid()}")

@@ -37,7 +37,7 @@ from harness.runtime.pki import PKI
 from harness.runtime.process import ManagedProcess
 from harness.runtime.redact import redact
 from harness.runtime.registry import RunRegistry, kill_processes, new_run_id, processes_of_run
-from harness.runtime.state import StateDir
+from harness.runtime.state import StateDir, remove_temp_paths
 from harness.settings import Settings
 from harness.toolchain import Toolchain
 
@@ -266,6 +266,7 @@ class LocalEnvironment:
                 if not live:
                     self.registry.forget(record.run_id)
                 raise
+            record.temp_paths = self._temp_paths()
             record.begin_start()
             record.save(self.state)
             if not live:
@@ -483,12 +484,16 @@ class LocalEnvironment:
                 if strays:
                     kill_processes(strays)
                     events(f"killed {len(strays)} stray process(es) of run {record.run_id}")
+                remove_temp_paths(sorted({*record.temp_paths, *self._temp_paths()}))
                 self.registry.forget(record.run_id)
                 record.stopped()
                 record.save(self.state)
         if purge and self.state.root.exists():
             shutil.rmtree(self.state.root)
             events(f"removed {self.state.root}")
+
+    def _temp_paths(self) -> list[str]:
+        return [str(p) for comp in self.components.values() for p in comp.temp_paths()]
 
     def keep_running(self) -> None:
         """Leave this environment running after the session that started it ends."""

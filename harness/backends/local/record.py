@@ -51,6 +51,9 @@ class EnvironmentRecord:
     time_scale: float | None = None
     vault_values: str | None = None
     created: float = 0.0
+    # What its processes keep outside the state directory (Component.temp_paths): removed
+    # at `down`, and by the reaper when the run died.
+    temp_paths: list[str] = field(default_factory=list)
     # Keys written by another version of the harness are kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 

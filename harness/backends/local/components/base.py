@@ -208,6 +208,11 @@ class Component:
         for proc in reversed(self.processes()):
             proc.kill()
 
+    def temp_paths(self) -> list[Path]:
+        """Paths its processes create outside the state directory (none by default):
+        recorded at start, removed at `down` or by the reaper of a dead run."""
+        return []
+
     def secret_files(self) -> list[Path]:
         """Files holding one secret each (a token): registered with the redactor."""
         return []

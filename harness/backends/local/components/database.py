@@ -75,22 +75,11 @@ class Database(Component):
     def socket(self) -> Path:
         return socket_dir(self.ctx.state.root)
 
-    def stop(self) -> None:
-        super().stop()
-        self._remove_outside_socket_dir()
-
-    def _remove_outside_socket_dir(self) -> None:
-        """The socket directory in the temp dir (a state directory too long for a socket
-        address) goes with the server: one was left behind per environment."""
+    def temp_paths(self) -> list[Path]:
+        """The socket directory, when the state directory is too long for a socket
+        address and it lives in the temp dir (heracles-pg-<hash>)."""
         sock = self.socket
-        if self.ctx.state.root in sock.parents or not sock.is_dir():
-            return
-        for stale in sock.glob(".s.PGSQL.*"):
-            stale.unlink(missing_ok=True)
-        try:
-            sock.rmdir()
-        except OSError:
-            pass  # something else is in it: not ours to remove
+        return [] if self.ctx.state.root in sock.parents else [sock]
 
     @property
     def pgbackrest_config(self) -> Path:

@@ -46,20 +46,10 @@ class ObjectStore(Component):
     def port_of(self, region: str, what: str) -> int:
         return self.ctx.port(f"s3.{region}") + OFFSETS[what]
 
-    def stop(self) -> None:
-        super().stop()
-        self._remove_grpc_sockets()
-
-    def grpc_sockets(self) -> list[Path]:
+    def temp_paths(self) -> list[Path]:
         """Where its servers put their local gRPC sockets (GRPC_SOCKETS)."""
         return [Path(f"/tmp/seaweedfs-{server}-grpc-{self.port_of(region, port)}.sock")
                 for region in REGIONS for server, port in GRPC_SOCKETS.items()]
-
-    def _remove_grpc_sockets(self) -> None:
-        """The sockets its servers left in /tmp, now that they are gone."""
-        for sock in self.grpc_sockets():
-            if sock.is_socket():
-                sock.unlink(missing_ok=True)
 
     def s3_port(self, region: str = "region-a") -> int:
         return self.port_of(region, "s3")
