@@ -257,6 +257,8 @@ class RunRegistry:
 
 
 def _mark_state_down(state_dir: Path, run_id: str) -> None:
+    """A dead run's environment record says down, and what the run kept outside its
+    state directory (the record's temp_paths) is removed."""
     env_file = state_dir / "environment.json"
     try:
         data = json.loads(env_file.read_text())

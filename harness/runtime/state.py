@@ -93,26 +93,20 @@ class StateDir:
         os.replace(tmp, self.file)
 
 
-def remove_temp_paths(paths: list[str]) -> list[str]:
+def remove_temp_paths(paths: list[str]) -> None:
     """Remove what a run kept outside its state directory (a component's `temp_paths`:
     sockets whose path a program fixes, or a state path too long for a socket address).
-    Only paths inside the system temp dir are touched, whatever the record says.
-    Returns those removed."""
+    Only paths inside the system temp dir are touched, whatever the record says."""
     import shutil
     import tempfile
 
     # /tmp too: SeaweedFS writes its sockets there whatever TMPDIR says.
     temps = {Path(tempfile.gettempdir()).resolve(), Path("/tmp").resolve()}
-    removed = []
     for raw in paths:
         path = Path(raw)
         if not temps & set(path.resolve().parents):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-        elif path.exists() or path.is_symlink():
-            path.unlink(missing_ok=True)
         else:
-            continue
-        removed.append(raw)
-    return removed
+            path.unlink(missing_ok=True)

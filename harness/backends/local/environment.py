@@ -484,6 +484,8 @@ class LocalEnvironment:
                 if strays:
                     kill_processes(strays)
                     events(f"killed {len(strays)} stray process(es) of run {record.run_id}")
+                # The components' own list too: a record written by an older harness
+                # has no temp_paths.
                 remove_temp_paths(sorted({*record.temp_paths, *self._temp_paths()}))
                 self.registry.forget(record.run_id)
                 record.stopped()
